@@ -1,0 +1,24 @@
+//! berth-image: image documents (OCI/Docker configs, manifests, indexes), image
+//! references, reading image archives (`podman save`, `docker save`, `skopeo copy`
+//! output) and the config side of `import` (`--change`).
+//!
+//! Layer content is not touched here: archive layers are handed to the layer store,
+//! which applies them and checks their diff IDs.
+
+mod archive;
+mod changes;
+mod digest;
+mod error;
+mod reference;
+mod types;
+
+pub use archive::{open_archive, ArchiveImage, ArchiveLayer};
+pub use changes::{apply_changes, new_import_config};
+pub use digest::sha256_digest;
+pub use error::{ImageError, Result};
+pub use reference::{normalize_docker_name, normalize_name, Reference};
+pub use types::{
+    annotations, format_go_time, go_architecture, host_architecture, media_types, parse_go_time,
+    to_go_json, ContainerConfig, Descriptor, DockerArchiveManifest, Empty, HealthConfig, History,
+    ImageConfig, OciIndex, OciManifest, Platform, RootFs,
+};

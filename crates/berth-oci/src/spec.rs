@@ -1,0 +1,400 @@
+//! Generation of the OCI runtime spec (`config.json`) with Podman's secure defaults.
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// Podman's default capability set (containers.conf `default_capabilities`).
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
+/// Every capability the kernel headers of runc 1.1 know, for `--privileged` and `--cap-add ALL`.
+pub const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+    "/sys/dev/block",
+];
+
+const READONLY_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The network namespace a container gets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum NetMode {
+    /// A new network namespace with only loopback (`--network none`).
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+/// A bind mount of a host file or directory.
+#[derive(Debug, Clone)]
+pub struct BindMount {
+    pub source: PathBuf,
+    pub destination: String,
+    pub readonly: bool,
+}
+
+/// Everything the spec generator needs to know about one container.
+#[derive(Debug, Clone, Default)]
+pub struct SpecInput {
+    pub rootfs: PathBuf,
+    pub readonly_rootfs: bool,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub terminal: bool,
+    pub hostname: String,
+    /// Effective capability names (`CAP_...`).
+    pub caps: Vec<String>,
+    pub privileged: bool,
+    /// (type like `RLIMIT_NOFILE`, soft, hard)
+    pub rlimits: Vec<(String, u64, u64)>,
+    pub network: NetMode,
+    pub cgroups_path: String,
+    pub binds: Vec<BindMount>,
+    /// Path of an init binary (catatonit) to run as PID 1 (`--init`).
+    pub init: Option<PathBuf>,
+    pub annotations: Vec<(String, String)>,
+    /// OCI seccomp section; None = unconfined.
+    pub seccomp: Option<Value>,
+    /// Host devices to add (for `--privileged`).
+    pub devices: Vec<Value>,
+}
+
+/// Where `--init` puts the init binary inside the container (as Podman does).
+pub const INIT_PATH: &str = "/run/podman-init";
+
+/// Builds the OCI runtime spec for `input`.
+pub fn generate(input: &SpecInput) -> Value {
+    let mut args = input.args.clone();
+    let mut mounts = default_mounts(input);
+    if let Some(init) = &input.init {
+        let mut with_init = vec![INIT_PATH.to_string(), "--".to_string()];
+        with_init.append(&mut args);
+        args = with_init;
+        mounts.push(bind_json(&BindMount {
+            source: init.clone(),
+            destination: INIT_PATH.into(),
+            readonly: true,
+        }));
+    }
+    for b in &input.binds {
+        mounts.push(bind_json(b));
+    }
+    let caps = &input.caps;
+    let rlimits: Vec<Value> = input
+        .rlimits
+        .iter()
+        .map(|(t, soft, hard)| json!({"type": t, "soft": soft, "hard": hard}))
+        .collect();
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    if input.network == NetMode::None {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "cgroupsPath": input.cgroups_path,
+        "resources": {
+            "devices": if input.privileged {
+                json!([{"allow": true, "access": "rwm"}])
+            } else {
+                default_device_rules()
+            },
+        },
+    });
+    if !input.privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+    }
+    if let Some(s) = &input.seccomp {
+        linux["seccomp"] = s.clone();
+    }
+    if !input.devices.is_empty() {
+        linux["devices"] = json!(input.devices);
+    }
+    let annotations: serde_json::Map<String, Value> = input
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let mut user = json!({"uid": input.uid, "gid": input.gid});
+    if !input.additional_gids.is_empty() {
+        user["additionalGids"] = json!(input.additional_gids);
+    }
+    json!({
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "terminal": input.terminal,
+            "user": user,
+            "args": args,
+            "env": input.env,
+            "cwd": if input.cwd.is_empty() { "/" } else { &input.cwd },
+            "capabilities": {
+                "bounding": caps, "effective": caps, "inheritable": [],
+                "permitted": caps,
+            },
+            "rlimits": rlimits,
+            "noNewPrivileges": false,
+            "oomScoreAdj": 0,
+        },
+        "root": {"path": input.rootfs, "readonly": input.readonly_rootfs},
+        "hostname": input.hostname,
+        "mounts": mounts,
+        "annotations": annotations,
+        "linux": linux,
+    })
+}
+
+fn bind_json(b: &BindMount) -> Value {
+    let mut options = vec!["rbind", "rprivate"];
+    if b.readonly {
+        options.push("ro");
+    }
+    json!({"destination": b.destination, "type": "bind", "source": b.source, "options": options})
+}
+
+fn default_mounts(input: &SpecInput) -> Vec<Value> {
+    let mut m = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+    ];
+    if input.network == NetMode::Host && !input.privileged {
+        // sysfs cannot be mounted without owning the network namespace: bind the host's.
+        m.push(json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+    } else {
+        let ro = if input.privileged { "rw" } else { "ro" };
+        m.push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", ro]}));
+    }
+    let ro = if input.privileged { "rw" } else { "ro" };
+    m.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", ro]}));
+    m
+}
+
+/// Podman's default device cgroup rules: deny all, then the standard devices.
+fn default_device_rules() -> Value {
+    let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        rules.push(
+            json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"}),
+        );
+    }
+    rules.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
+    Value::Array(rules)
+}
+
+/// The caller's hard limit for `resource` (an `RLIMIT_*` number).
+pub fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes into the struct we pass.
+    if unsafe { libc::getrlimit(resource, &mut lim) } != 0 {
+        return u64::MAX;
+    }
+    lim.rlim_max
+}
+
+/// Podman's default rlimits (nofile and nproc at 1048576), clamped to what the caller
+/// may grant: a container can never get more than the caller's hard limit.
+pub fn default_rlimits() -> Vec<(String, u64, u64)> {
+    let nofile = 1_048_576u64.min(hard_limit(libc::RLIMIT_NOFILE));
+    let nproc = 4_194_304u64.min(hard_limit(libc::RLIMIT_NPROC));
+    vec![
+        ("RLIMIT_NOFILE".into(), nofile, nofile),
+        ("RLIMIT_NPROC".into(), nproc, nproc),
+    ]
+}
+
+/// Maps a `--ulimit` name (`nofile`) to the OCI type (`RLIMIT_NOFILE`).
+pub fn rlimit_type(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "core" => "RLIMIT_CORE",
+        "cpu" => "RLIMIT_CPU",
+        "data" => "RLIMIT_DATA",
+        "fsize" => "RLIMIT_FSIZE",
+        "locks" => "RLIMIT_LOCKS",
+        "memlock" => "RLIMIT_MEMLOCK",
+        "msgqueue" => "RLIMIT_MSGQUEUE",
+        "nice" => "RLIMIT_NICE",
+        "nofile" => "RLIMIT_NOFILE",
+        "nproc" => "RLIMIT_NPROC",
+        "rss" => "RLIMIT_RSS",
+        "rtprio" => "RLIMIT_RTPRIO",
+        "rttime" => "RLIMIT_RTTIME",
+        "sigpending" => "RLIMIT_SIGPENDING",
+        "stack" => "RLIMIT_STACK",
+        "as" => "RLIMIT_AS",
+        _ => return None,
+    })
+}
+
+/// The host's device nodes directly under /dev, as OCI `linux.devices` entries (`--privileged`).
+pub fn host_devices() -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/dev") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(md) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let ft = md.file_type();
+        let kind = if ft.is_char_device() {
+            "c"
+        } else if ft.is_block_device() {
+            "b"
+        } else {
+            continue;
+        };
+        let name = e.file_name().to_string_lossy().into_owned();
+        // The container gets its own pty and console.
+        if matches!(name.as_str(), "ptmx" | "console" | "tty") {
+            continue;
+        }
+        let rdev = md.rdev();
+        out.push(json!({
+            "path": format!("/dev/{name}"), "type": kind,
+            "major": libc::major(rdev), "minor": libc::minor(rdev),
+            "fileMode": md.mode() & 0o7777, "uid": md.uid(), "gid": md.gid(),
+        }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rlimits_never_exceed_hard_limits() {
+        let hard = hard_limit(libc::RLIMIT_NOFILE);
+        for (t, soft, h) in default_rlimits() {
+            if t == "RLIMIT_NOFILE" {
+                assert!(soft <= hard && h <= hard);
+            }
+        }
+    }
+
+    #[test]
+    fn init_is_prepended_and_mounted() {
+        let input = SpecInput {
+            args: vec!["sleep".into(), "1".into()],
+            init: Some("/usr/libexec/podman/catatonit".into()),
+            ..Default::default()
+        };
+        let s = generate(&input);
+        assert_eq!(s["process"]["args"], json!([INIT_PATH, "--", "sleep", "1"]));
+        assert!(s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["destination"] == INIT_PATH));
+    }
+
+    #[test]
+    fn host_network_has_no_netns() {
+        let s = generate(&SpecInput {
+            network: NetMode::Host,
+            ..Default::default()
+        });
+        let ns = s["linux"]["namespaces"].as_array().unwrap();
+        assert!(!ns.iter().any(|n| n["type"] == "network"));
+        let s = generate(&SpecInput::default());
+        let ns = s["linux"]["namespaces"].as_array().unwrap();
+        assert!(ns.iter().any(|n| n["type"] == "network"));
+        assert!(s["linux"]["maskedPaths"].as_array().unwrap().len() > 5);
+    }
+}

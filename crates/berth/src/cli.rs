@@ -1,0 +1,622 @@
+//! The command line, as Podman 4.3 spells it.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "Manage pods, containers and images — daemonless, Podman-compatible",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Path to the root directory in which data, including images, is stored
+    #[arg(long, global = true, env = "BERTH_ROOT")]
+    pub root: Option<PathBuf>,
+    /// Path to the 'run directory' where all state information is stored
+    #[arg(long, global = true, env = "BERTH_RUNROOT")]
+    pub runroot: Option<PathBuf>,
+    /// Select which storage driver is used to manage storage of images and containers
+    #[arg(long, global = true, env = "BERTH_STORAGE_DRIVER")]
+    pub storage_driver: Option<String>,
+    /// Path to the OCI-compatible binary used to run containers
+    #[arg(long, global = true)]
+    pub runtime: Option<String>,
+    /// Log messages above specified level (trace, debug, info, warn, error, fatal, panic)
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    /// Cgroup manager to use (cgroupfs; systemd is not supported here)
+    #[arg(long, global = true, default_value = "cgroupfs")]
+    pub cgroup_manager: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum Command {
+    #[command(flatten)]
+    Ctr(ContainerCmd),
+    #[command(flatten)]
+    Img(ImageShared),
+    /// List containers
+    Ps(PsArgs),
+    /// List images in local storage
+    Images(ImagesArgs),
+    /// Remove one or more images from local storage
+    Rmi(RmiArgs),
+    /// Display the configuration of object denoted by ID
+    Inspect(InspectArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerGroup),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageGroup),
+    /// Display berth system information
+    Info(FormatArg),
+    /// Display the berth version information
+    Version(FormatArg),
+}
+
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum ContainerCmd {
+    /// Create but do not start a container
+    Create(CreateArgs),
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// Start one or more containers
+    Start(StartArgs),
+    /// Stop one or more containers
+    Stop(StopArgs),
+    /// Kill one or more running containers with a specific signal
+    Kill(KillArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Fetch the logs of one or more containers
+    Logs(LogsArgs),
+    /// Block on one or more containers
+    Wait(WaitArgs),
+    /// Run a process in a running container
+    Exec(ExecArgs),
+    /// Attach to a running container
+    Attach(AttachArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Rename an existing container
+    Rename(RenameArgs),
+    /// Pause all the processes in one or more containers
+    Pause(NamesArgs),
+    /// Unpause the processes in one or more containers
+    Unpause(NamesArgs),
+    /// Initialize one or more containers
+    Init(NamesArgs),
+}
+
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum ContainerGroup {
+    #[command(flatten)]
+    Shared(ContainerCmd),
+    /// List containers
+    #[command(visible_aliases = ["ls", "list"])]
+    Ps(PsArgs),
+    /// Display the configuration of a container
+    Inspect(InspectArgs),
+    /// Check if a container exists in local storage
+    Exists(OneName),
+    /// Remove all non running containers
+    Prune(PruneArgs),
+    /// Clean up network and mountpoints of one or more containers
+    #[command(hide = true)]
+    Cleanup(NamesArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageShared {
+    /// Load image(s) from a tar archive
+    Load(LoadArgs),
+    /// Import a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Add an additional name to a local image
+    Tag(TagArgs),
+    /// Remove a name from a local image
+    Untag(UntagArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageGroup {
+    #[command(flatten)]
+    Shared(ImageShared),
+    /// List images in local storage
+    #[command(visible_aliases = ["ls", "list"])]
+    Images(ImagesArgs),
+    /// Display the configuration of an image
+    Inspect(InspectArgs),
+    /// Remove one or more images from local storage
+    Rm(RmiArgs),
+    /// Check if an image exists in local storage
+    Exists(OneName),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct FormatArg {
+    /// Change the output format to JSON or a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+/// Flags shared by `create` and `run`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct CreateFlags {
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables in container
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Set container hostname
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Set metadata on a container
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY for container
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Make containers root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Add capabilities to the container
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop capabilities from the container
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Signal to stop a container. Default is SIGTERM
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) that containers stopped by user command have to exit
+    #[arg(long)]
+    pub stop_timeout: Option<u32>,
+    /// Ulimit options
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Pull image policy (always, missing, never, newer)
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Connect a container to a network (none, host)
+    #[arg(long, alias = "net", default_value = "none")]
+    pub network: String,
+    /// Remove container (and pod if created) after exit
+    #[arg(long)]
+    pub rm: bool,
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+#[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    /// IMAGE [COMMAND [ARG...]]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE"
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Proxy received signals to the process
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// IMAGE [COMMAND [ARG...]]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE"
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach container's STDOUT and STDERR
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Proxy received signals to the process
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Start all containers regardless of their state
+    #[arg(long)]
+    pub all: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait for stop before killing the container
+    #[arg(short, long = "time")]
+    pub time: Option<u32>,
+    /// Act on all containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Act on the latest container
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Ignore errors when a specified container is missing
+    #[arg(short, long)]
+    pub ignore: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(short, long)]
+    pub latest: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force removal of a running or unusable container
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove all containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Seconds to wait for stop before killing the container
+    #[arg(short, long = "time")]
+    pub time: Option<u32>,
+    /// Ignore errors when a specified container is missing
+    #[arg(short, long)]
+    pub ignore: bool,
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all the containers, default is only running containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print the numeric IDs of the containers only
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Act on the latest container
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Print the n last created containers (all states)
+    #[arg(short = 'n', long = "last")]
+    pub last: Option<i64>,
+    /// Display the extended information
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter output based on conditions given
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Pretty-print containers to JSON or using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Sort output by: command, created, id, image, names, runningfor, size, status
+    #[arg(long, default_value = "created")]
+    pub sort: String,
+    /// Do not print headers
+    #[arg(long)]
+    pub noheading: bool,
+    /// Display the total file sizes
+    #[arg(short, long)]
+    pub size: bool,
+    /// Show the containers' namespaces
+    #[arg(long)]
+    pub ns: bool,
+    /// Show the containers' pod
+    #[arg(short, long)]
+    pub pod: bool,
+    /// Include external containers
+    #[arg(long)]
+    pub external: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format the output using the given Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Specify inspect-object type (container, image, all)
+    #[arg(short, long = "type", default_value = "all")]
+    pub kind: String,
+    /// Display the total file size (ignored)
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(short, long)]
+    pub latest: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Output the specified number of LINES at the end of the logs
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub tail: i64,
+    /// Show logs since TIMESTAMP
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs until TIMESTAMP
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Output the timestamps in the log
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Prefix each log line with the container name or ID
+    #[arg(short, long)]
+    pub names: bool,
+    #[arg(short, long)]
+    pub latest: bool,
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Condition to wait on
+    #[arg(long)]
+    pub condition: Vec<String>,
+    /// Time interval to wait before polling for completion
+    #[arg(short, long, default_value = "250ms")]
+    pub interval: String,
+    #[arg(short, long)]
+    pub latest: bool,
+    #[arg(long)]
+    pub ignore: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Run the exec session in detached mode
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the process extended Linux capabilities
+    #[arg(long)]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Sets the username or UID used and optionally the groupname or GID
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Override the key sequence for detaching
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    #[arg(short, long)]
+    pub latest: bool,
+    /// CONTAINER COMMAND [ARG...]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CONTAINER"
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Do not attach STDIN
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Proxy received signals to the process
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    #[arg(short, long)]
+    pub latest: bool,
+    pub name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    #[arg(short, long)]
+    pub latest: bool,
+    /// CONTAINER [FORMAT-DESCRIPTORS...]
+    #[arg(required = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    pub container: String,
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(short, long)]
+    pub latest: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct OneName {
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagePruneArgs {
+    /// Remove all images not in use by containers, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Load image from specified file instead of the standard input
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    /// Suppress the output
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Apply the following possible instructions to the created image
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Suppress output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Tarball path ("-" for standard input)
+    pub path: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    pub image: String,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UntagArgs {
+    pub image: String,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove all images
+    #[arg(short, long)]
+    pub all: bool,
+    /// Force Removal of the image
+    #[arg(short, long)]
+    pub force: bool,
+    /// Ignore errors if a specified image does not exist
+    #[arg(short, long)]
+    pub ignore: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Display only image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Change the output format to JSON or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not print column headings
+    #[arg(short, long)]
+    pub noheading: bool,
+    /// Filter output based on conditions provided
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Sort by created, id, repository, size, tag
+    #[arg(long, default_value = "created")]
+    pub sort: String,
+    pub name: Option<String>,
+}

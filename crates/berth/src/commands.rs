@@ -1,0 +1,1104 @@
+//! One handler per command: arguments -> engine options -> engine call -> printed report.
+
+use crate::attach::{self, End, Session};
+use crate::cli::*;
+use crate::format::{pretty_json, print_each, print_rows};
+use crate::ExitCode;
+use anyhow::{anyhow, bail, Context, Result};
+use libberth::types::{CreateOptions, ExecOptions, LogOptions, PsEntry, PsOptions, Ulimit};
+use libberth::{Config, Engine, LocalEngine};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub fn run(cli: Cli) -> Result<i32> {
+    if !matches!(
+        cli.log_level.as_str(),
+        "trace" | "debug" | "info" | "warn" | "warning" | "error" | "fatal" | "panic"
+    ) {
+        bail!(
+            "{:?} is not a valid log level: use trace, debug, info, warn, error, fatal or panic",
+            cli.log_level
+        );
+    }
+    if cli.cgroup_manager != "cgroupfs" {
+        bail!(
+            "cgroup manager {:?} is not supported: berth uses cgroupfs (no systemd needed)",
+            cli.cgroup_manager
+        );
+    }
+    if let Command::Version(f) = &cli.command {
+        return version(f);
+    }
+    let (root, runroot) = Config::default_paths();
+    let cfg = Config {
+        root: cli.root.clone().unwrap_or(root),
+        runroot: cli.runroot.clone().unwrap_or(runroot),
+        storage_driver: cli
+            .storage_driver
+            .clone()
+            .unwrap_or_else(|| "overlay".into()),
+        runtime: cli.runtime.clone(),
+        cgroup_manager: cli.cgroup_manager.clone(),
+        exe: std::env::current_exe().context("finding the berth binary")?,
+    };
+    let engine = LocalEngine::open(cfg)?;
+    let e: &dyn Engine = &engine;
+    match cli.command {
+        Command::Ctr(c) => container_cmd(e, c),
+        Command::Img(c) => image_shared(e, c),
+        Command::Ps(a) => ps(e, a),
+        Command::Images(a) => images(e, a),
+        Command::Rmi(a) => rmi(e, a),
+        Command::Inspect(a) => inspect(e, a, "all"),
+        Command::Container(ContainerGroup::Shared(c)) => container_cmd(e, c),
+        Command::Container(ContainerGroup::Ps(a)) => ps(e, a),
+        Command::Container(ContainerGroup::Inspect(a)) => inspect(e, a, "container"),
+        Command::Container(ContainerGroup::Exists(n)) => {
+            Ok(if e.container_exists(&n.name)? { 0 } else { 1 })
+        }
+        Command::Container(ContainerGroup::Prune(_)) => {
+            for id in e.container_prune()? {
+                println!("{id}");
+            }
+            Ok(0)
+        }
+        Command::Container(ContainerGroup::Cleanup(a)) => {
+            for n in &a.names {
+                e.container_cleanup(n)?;
+            }
+            Ok(0)
+        }
+        Command::Image(ImageGroup::Shared(c)) => image_shared(e, c),
+        Command::Image(ImageGroup::Images(a)) => images(e, a),
+        Command::Image(ImageGroup::Inspect(a)) => inspect(e, a, "image"),
+        Command::Image(ImageGroup::Rm(a)) => rmi(e, a),
+        Command::Image(ImageGroup::Exists(n)) => Ok(if e.image_exists(&n.name)? { 0 } else { 1 }),
+        Command::Image(ImageGroup::Prune(a)) => {
+            for id in e.image_prune(a.all)? {
+                println!("{id}");
+            }
+            Ok(0)
+        }
+        Command::Info(f) => info(e, &f),
+        Command::Version(_) => unreachable!("handled above"),
+    }
+}
+
+fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
+    match c {
+        ContainerCmd::Create(a) => {
+            let o = create_options(&a.flags, &a.args)?;
+            let id = e.container_create(&o)?;
+            println!("{id}");
+            Ok(0)
+        }
+        ContainerCmd::Run(a) => run_container(e, a),
+        ContainerCmd::Start(a) => start(e, a),
+        ContainerCmd::Stop(a) => {
+            let names = targets(e, &a.names, a.all, a.latest)?;
+            each(&names, a.ignore, |n| {
+                e.container_stop(n, a.time)?;
+                println!("{n}");
+                Ok(())
+            })
+        }
+        ContainerCmd::Restart(a) => {
+            let names = targets(e, &a.names, a.all, a.latest)?;
+            each(&names, false, |n| {
+                e.container_stop(n, a.time)?;
+                let id = e.container_lookup(n)?;
+                e.container_start(&id, false)?;
+                println!("{id}");
+                Ok(())
+            })
+        }
+        ContainerCmd::Kill(a) => {
+            let sig = libberth::containers::parse_signal(&a.signal)?;
+            let names = targets(e, &a.names, a.all, a.latest)?;
+            each(&names, false, |n| {
+                e.container_kill(n, sig)?;
+                println!("{n}");
+                Ok(())
+            })
+        }
+        ContainerCmd::Rm(a) => rm(e, a),
+        ContainerCmd::Logs(a) => logs(e, a),
+        ContainerCmd::Wait(a) => {
+            let interval = parse_duration(&a.interval)
+                .ok_or_else(|| anyhow!("invalid interval {:?}", a.interval))?;
+            let names = targets(e, &a.names, false, a.latest)?;
+            each(&names, a.ignore, |n| {
+                let code =
+                    e.container_wait(n, &a.condition, interval.min(Duration::from_millis(50)))?;
+                println!("{code}");
+                Ok(())
+            })
+        }
+        ContainerCmd::Exec(a) => exec(e, a),
+        ContainerCmd::Attach(a) => {
+            let name = match (&a.name, a.latest) {
+                (_, true) => e.container_latest()?,
+                (Some(n), _) => n.clone(),
+                _ => bail!(
+                    "attach requires the name or id of one running container or the latest flag"
+                ),
+            };
+            let keys = attach::parse_detach_keys(&a.detach_keys)?;
+            let insp = e.container_inspect(&name)?;
+            let (id, conn) = e.container_attach(&name)?;
+            let sess = Session {
+                stdin: !a.no_stdin && insp["Config"]["OpenStdin"] == true,
+                tty: insp["Config"]["Tty"] == true,
+                detach_keys: keys,
+                proxy_pid: a.sig_proxy.then(|| e.container_pid(&id).unwrap_or(0)),
+            };
+            finish_session(e, &id, attach::run(conn, sess)?, false)
+        }
+        ContainerCmd::Top(a) => {
+            let name = if a.latest {
+                e.container_latest()?
+            } else {
+                a.args[0].clone()
+            };
+            let rows = e.container_top(&name)?;
+            let mut tw = tabwriter::TabWriter::new(std::io::stdout())
+                .minwidth(12)
+                .padding(2);
+            for r in rows {
+                writeln!(tw, "{}", r.join("\t"))?;
+            }
+            tw.flush()?;
+            Ok(0)
+        }
+        ContainerCmd::Rename(a) => {
+            e.container_rename(&a.container, &a.name)?;
+            Ok(0)
+        }
+        ContainerCmd::Pause(a) => {
+            let names = targets(e, &a.names, a.all, a.latest)?;
+            each(&names, false, |n| {
+                e.container_pause(n, true)?;
+                println!("{n}");
+                Ok(())
+            })
+        }
+        ContainerCmd::Unpause(a) => {
+            let names = targets(e, &a.names, a.all, a.latest)?;
+            each(&names, false, |n| {
+                e.container_pause(n, false)?;
+                println!("{n}");
+                Ok(())
+            })
+        }
+        ContainerCmd::Init(a) => {
+            let names = targets(e, &a.names, a.all, a.latest)?;
+            each(&names, false, |n| {
+                e.container_init(n)?;
+                println!("{n}");
+                Ok(())
+            })
+        }
+    }
+}
+
+/// The containers a command acts on: the names given, all (`-a`), or the latest (`-l`).
+fn targets(e: &dyn Engine, names: &[String], all: bool, latest: bool) -> Result<Vec<String>> {
+    if all {
+        return Ok(e.container_ids()?);
+    }
+    if latest {
+        return Ok(vec![e.container_latest()?]);
+    }
+    if names.is_empty() {
+        bail!("you must provide at least one container name or id");
+    }
+    Ok(names.to_vec())
+}
+
+/// Runs `f` on each name; reports every error and fails with the last one's code.
+fn each(names: &[String], ignore: bool, mut f: impl FnMut(&String) -> Result<()>) -> Result<i32> {
+    let mut last: Option<anyhow::Error> = None;
+    for n in names {
+        if let Err(err) = f(n) {
+            if ignore {
+                if let Some(libberth::Error::NoSuchContainer(_)) =
+                    err.downcast_ref::<libberth::Error>()
+                {
+                    continue;
+                }
+            }
+            if let Some(prev) = last.take() {
+                eprintln!("Error: {prev:#}");
+            }
+            last = Some(err);
+        }
+    }
+    match last {
+        Some(err) => Err(err),
+        None => Ok(0),
+    }
+}
+
+fn read_env_file(path: &PathBuf) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading env file {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            if l.contains('=') {
+                Some(l.to_string())
+            } else {
+                std::env::var(l).ok().map(|v| format!("{l}={v}"))
+            }
+        })
+        .collect())
+}
+
+/// `-e K=V`, `-e K` (from our environment), `-e 'K*'` (all matching).
+fn expand_env(list: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in list {
+        if e.contains('=') {
+            out.push(e.clone());
+        } else if let Some(prefix) = e.strip_suffix('*') {
+            for (k, v) in std::env::vars() {
+                if k.starts_with(prefix) {
+                    out.push(format!("{k}={v}"));
+                }
+            }
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+    }
+    out
+}
+
+fn parse_ulimit(s: &str) -> Result<Ulimit> {
+    let bad = || anyhow!("invalid ulimit {s:?}: use TYPE=SOFT[:HARD], e.g. nofile=1024:2048");
+    let (name, vals) = s.split_once('=').ok_or_else(bad)?;
+    if libberth_rlimit(name).is_none() {
+        bail!("invalid ulimit type: {name}");
+    }
+    let num = |v: &str| -> Result<u64> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse().map_err(|_| bad())
+        }
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => (num(vals)?, num(vals)?),
+    };
+    if soft > hard {
+        bail!("ulimit error: {name}: soft limit {soft} is greater than hard limit {hard}");
+    }
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
+}
+
+fn libberth_rlimit(name: &str) -> Option<&'static str> {
+    berth_oci::spec::rlimit_type(name)
+}
+
+fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
+    let (image, command) = args
+        .split_first()
+        .ok_or_else(|| anyhow!("an image name is required"))?;
+    if f.pull != "never" && f.pull != "missing" {
+        if !matches!(f.pull.as_str(), "always" | "newer") {
+            bail!(
+                "invalid pull policy {:?}: use always, missing, never or newer",
+                f.pull
+            );
+        }
+        bail!(
+            "--pull {} needs a registry, which berth cannot reach yet: use --pull never",
+            f.pull
+        );
+    }
+    let mut env = Vec::new();
+    for file in &f.env_file {
+        env.extend(read_env_file(file)?);
+    }
+    env.extend(expand_env(&f.env));
+    let mut labels = BTreeMap::new();
+    for l in &f.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let entrypoint = f.entrypoint.as_ref().map(|s| {
+        if s.trim_start().starts_with('[') {
+            serde_json::from_str::<Vec<String>>(s).unwrap_or_else(|_| vec![s.clone()])
+        } else {
+            vec![s.clone()]
+        }
+    });
+    let stop_signal = f
+        .stop_signal
+        .as_deref()
+        .map(libberth::containers::parse_signal)
+        .transpose()?;
+    let ulimits = f
+        .ulimit
+        .iter()
+        .map(|u| parse_ulimit(u))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(CreateOptions {
+        image: image.clone(),
+        name: f.name.clone(),
+        command: command.to_vec(),
+        entrypoint,
+        env,
+        workdir: f.workdir.clone(),
+        user: f.user.clone(),
+        hostname: f.hostname.clone(),
+        labels,
+        tty: f.tty,
+        interactive: f.interactive,
+        read_only: f.read_only,
+        privileged: f.privileged,
+        cap_add: f.cap_add.clone(),
+        cap_drop: f.cap_drop.clone(),
+        init: f.init,
+        stop_signal,
+        stop_timeout: f.stop_timeout,
+        ulimits,
+        network: f.network.clone(),
+        auto_remove: f.rm,
+        create_command: std::env::args().collect(),
+    })
+}
+
+/// After an attach session: the exit code, removal for --rm, or a detach.
+fn finish_session(e: &dyn Engine, id: &str, end: End, auto_remove: bool) -> Result<i32> {
+    match end {
+        End::Detached => Ok(0),
+        End::Exited(code) => {
+            if auto_remove {
+                match e.container_remove(id, true, 0) {
+                    Ok(()) | Err(libberth::Error::NoSuchContainer(_)) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            Ok(code)
+        }
+        End::Lost => {
+            let code = e.container_wait(id, &[], Duration::from_millis(20))?;
+            if auto_remove {
+                let _ = e.container_remove(id, true, 0);
+            }
+            Ok(code)
+        }
+    }
+}
+
+fn run_container(e: &dyn Engine, a: RunArgs) -> Result<i32> {
+    let keys = attach::parse_detach_keys(&a.detach_keys)?;
+    let o = create_options(&a.flags, &a.args)?;
+    let id = e.container_create(&o)?;
+    let started = e.container_start(&id, !a.detach);
+    let (id, conn) = match started {
+        Ok(v) => v,
+        Err(err) => {
+            if o.auto_remove {
+                let _ = e.container_remove(&id, true, 0);
+            }
+            return Err(err.into());
+        }
+    };
+    let Some(conn) = conn else {
+        println!("{id}");
+        return Ok(0);
+    };
+    let sess = Session {
+        stdin: o.interactive,
+        tty: o.tty,
+        detach_keys: keys,
+        proxy_pid: a.sig_proxy.then(|| e.container_pid(&id).unwrap_or(0)),
+    };
+    finish_session(e, &id, attach::run(conn, sess)?, o.auto_remove)
+}
+
+fn start(e: &dyn Engine, a: StartArgs) -> Result<i32> {
+    let names = if a.all {
+        e.container_ids()?
+    } else {
+        a.names.clone()
+    };
+    if names.is_empty() {
+        bail!("start requires at least one argument");
+    }
+    if a.attach || a.interactive {
+        if names.len() > 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let insp = e.container_inspect(&names[0])?;
+        let (id, conn) = e.container_start(&names[0], true)?;
+        let conn = conn.ok_or_else(|| anyhow!("container {id} cannot be attached"))?;
+        let sess = Session {
+            stdin: a.interactive && insp["Config"]["OpenStdin"] == true,
+            tty: insp["Config"]["Tty"] == true,
+            detach_keys: attach::parse_detach_keys(&a.detach_keys)?,
+            proxy_pid: a.sig_proxy.then(|| e.container_pid(&id).unwrap_or(0)),
+        };
+        let auto = insp["HostConfig"]["AutoRemove"] == true;
+        return finish_session(e, &id, attach::run(conn, sess)?, auto);
+    }
+    each(&names, false, |n| {
+        e.container_start(n, false)?;
+        println!("{n}");
+        Ok(())
+    })
+}
+
+fn rm(e: &dyn Engine, a: RmArgs) -> Result<i32> {
+    let names = if a.all {
+        e.container_ids()?
+    } else if a.latest {
+        vec![e.container_latest()?]
+    } else {
+        a.names.clone()
+    };
+    if names.is_empty() && !a.all {
+        bail!("you must provide at least one name or id");
+    }
+    let mut code = 0;
+    let mut last = None;
+    for n in &names {
+        match e.container_remove(n, a.force, a.time.unwrap_or(10)) {
+            Ok(()) => println!("{n}"),
+            Err(libberth::Error::NoSuchContainer(_)) if a.ignore || a.force => {}
+            Err(err) => {
+                let c = match &err {
+                    libberth::Error::NoSuchContainer(_) => 1,
+                    libberth::Error::Other(m) if m.contains("without force") => 2,
+                    _ => 125,
+                };
+                if code == 0 || c == 125 || (c == 2 && code == 1) {
+                    code = c;
+                }
+                if let Some(prev) = last.replace(err) {
+                    eprintln!("Error: {prev}");
+                }
+            }
+        }
+    }
+    match last {
+        Some(err) => Err(ExitCode(code, err.to_string()).into()),
+        None => Ok(0),
+    }
+}
+
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(Duration::from_millis(n));
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() || n == 'µ' {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let v: f64 = num.parse().ok()?;
+        num.clear();
+        total += v * match unit.as_str() {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        any = true;
+    }
+    if !num.is_empty() || !any {
+        return None;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// `--since`/`--until`: RFC 3339, a date, unix seconds, or a duration before now ("10m").
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        if let Some(t) =
+            chrono::DateTime::from_timestamp(secs.trunc() as i64, (secs.fract() * 1e9) as u32)
+        {
+            return Ok(t);
+        }
+    }
+    if let Some(d) = parse_duration(s) {
+        return Ok(chrono::Utc::now() - chrono::Duration::from_std(d).unwrap_or_default());
+    }
+    bail!("invalid time {s:?}: use RFC 3339, a date, unix seconds or a duration like 10m")
+}
+
+fn logs(e: &dyn Engine, a: LogsArgs) -> Result<i32> {
+    let names = if a.latest {
+        vec![e.container_latest()?]
+    } else {
+        a.containers.clone()
+    };
+    if names.is_empty() {
+        bail!("specify at least one container name or ID to log");
+    }
+    let opts = LogOptions {
+        follow: a.follow,
+        tail: (a.tail >= 0).then_some(a.tail as usize),
+        since: a.since.as_deref().map(parse_time).transpose()?,
+        until: a.until.as_deref().map(parse_time).transpose()?,
+        timestamps: a.timestamps,
+    };
+    let many = names.len() > 1 || a.names;
+    let run_one = |n: &String| -> Result<()> {
+        let id = e.container_lookup(n)?;
+        let prefix = if a.names {
+            let insp = e.container_inspect(&id)?;
+            format!("{} ", insp["Name"].as_str().unwrap_or(""))
+        } else if many {
+            format!("{} ", &id[..12])
+        } else {
+            String::new()
+        };
+        let mut pending: Vec<u8> = Vec::new();
+        let stdout = std::io::stdout();
+        let stderr = std::io::stderr();
+        e.container_logs(&id, &opts, &mut |l| {
+            if pending.is_empty() {
+                pending.extend_from_slice(prefix.as_bytes());
+                if opts.timestamps {
+                    pending.extend_from_slice(
+                        l.time
+                            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
+                            .as_bytes(),
+                    );
+                    pending.push(b' ');
+                }
+            }
+            pending.extend_from_slice(&l.text);
+            if l.partial {
+                return Ok(());
+            }
+            pending.push(b'\n');
+            if l.stream == "stderr" {
+                let mut o = stderr.lock();
+                o.write_all(&pending)?;
+            } else {
+                let mut o = stdout.lock();
+                o.write_all(&pending)?;
+                o.flush()?;
+            }
+            pending.clear();
+            Ok(())
+        })?;
+        if !pending.is_empty() {
+            std::io::stdout().write_all(&pending)?;
+        }
+        Ok(())
+    };
+    if a.follow && names.len() > 1 {
+        std::thread::scope(|s| -> Result<()> {
+            let hs: Vec<_> = names.iter().map(|n| s.spawn(move || run_one(n))).collect();
+            for h in hs {
+                h.join().map_err(|_| anyhow!("log reader panicked"))??;
+            }
+            Ok(())
+        })?;
+        return Ok(0);
+    }
+    each(&names, false, |n| run_one(n))
+}
+
+fn exec(e: &dyn Engine, a: ExecArgs) -> Result<i32> {
+    let (name, cmd) = if a.latest {
+        (e.container_latest()?, a.args.clone())
+    } else {
+        let (n, c) = a
+            .args
+            .split_first()
+            .ok_or_else(|| anyhow!("exec requires the name or ID of a container"))?;
+        (n.clone(), c.to_vec())
+    };
+    if cmd.is_empty() {
+        bail!("exec requires the name or ID of a container or the --latest flag, and a command");
+    }
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        env.extend(read_env_file(f)?);
+    }
+    env.extend(expand_env(&a.env));
+    let o = ExecOptions {
+        cmd,
+        env,
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        detach: a.detach,
+        privileged: a.privileged,
+    };
+    let code = e.container_exec(&name, &o)?;
+    if a.detach {
+        println!("{}", e.container_lookup(&name)?);
+    }
+    Ok(code)
+}
+
+fn ps_header(f: &str) -> Option<&'static str> {
+    Some(match f {
+        "ID" => "CONTAINER ID",
+        "Image" => "IMAGE",
+        "ImageID" => "IMAGE ID",
+        "Command" => "COMMAND",
+        "CreatedHuman" | "Created" | "CreatedAt" | "RunningFor" => "CREATED",
+        "Status" => "STATUS",
+        "Ports" => "PORTS",
+        "Names" => "NAMES",
+        "State" => "STATE",
+        "Labels" => "LABELS",
+        "Pod" => "POD ID",
+        "PodName" => "PODNAME",
+        "Size" => "SIZE",
+        "Networks" => "NETWORKS",
+        "Mounts" => "MOUNTS",
+        "Pid" => "PID",
+        "ExitCode" => "EXIT CODE",
+        _ => return None,
+    })
+}
+
+/// The value a ps template sees: the JSON fields, with Podman's template accessors on top.
+fn ps_template_value(p: &PsEntry, no_trunc: bool) -> Value {
+    let mut v = serde_json::to_value(p).unwrap_or_default();
+    let cmd = p.command.join(" ");
+    let cmd = if !no_trunc && cmd.chars().count() > 17 {
+        format!("{}...", cmd.chars().take(17).collect::<String>())
+    } else {
+        cmd
+    };
+    let created = chrono::DateTime::from_timestamp(p.created, 0)
+        .unwrap_or_default()
+        .with_timezone(&chrono::Local);
+    let labels = p
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let o = v.as_object_mut().expect("ps entry is an object");
+    o.insert(
+        "ID".into(),
+        json!(if no_trunc {
+            p.id.clone()
+        } else {
+            p.id[..12].to_string()
+        }),
+    );
+    o.insert("Command".into(), json!(cmd));
+    o.insert("Names".into(), json!(p.names.join(",")));
+    o.insert("CreatedHuman".into(), json!(p.created_at));
+    o.insert("RunningFor".into(), json!(p.created_at));
+    o.insert(
+        "CreatedAt".into(),
+        json!(created.format("%Y-%m-%d %H:%M:%S%.f %z %Z").to_string()),
+    );
+    o.insert("Ports".into(), json!(""));
+    o.insert("Networks".into(), json!(""));
+    o.insert("Mounts".into(), json!(""));
+    o.insert("Labels".into(), json!(labels));
+    o.insert("Size".into(), json!(""));
+    o.insert("Pod".into(), json!(""));
+    o.insert("Restarts".into(), json!(0));
+    v
+}
+
+fn ps(e: &dyn Engine, a: PsArgs) -> Result<i32> {
+    let mut filters = Vec::new();
+    for f in &a.filter {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid filter {f:?}: use KEY=VALUE"))?;
+        filters.push((k.to_string(), v.to_string()));
+    }
+    let mut rows = e.container_list(&PsOptions {
+        all: a.all || a.last.is_some() || a.latest,
+        filters,
+    })?;
+    match a.sort.as_str() {
+        "created" | "runningfor" => rows.sort_by_key(|x| std::cmp::Reverse(x.created)),
+        "id" => rows.sort_by(|x, y| x.id.cmp(&y.id)),
+        "image" => rows.sort_by(|x, y| x.image.cmp(&y.image)),
+        "names" => rows.sort_by(|x, y| x.names.cmp(&y.names)),
+        "command" => rows.sort_by(|x, y| x.command.cmp(&y.command)),
+        "status" => rows.sort_by(|x, y| x.state.cmp(&y.state)),
+        "size" => {}
+        other => bail!("invalid option for --sort, options are: command, created, id, image, names, runningfor, size, or status: {other}"),
+    }
+    if a.latest {
+        rows.truncate(1);
+    } else if let Some(n) = a.last {
+        if n >= 0 {
+            rows.truncate(n as usize);
+        }
+    }
+    if a.quiet {
+        for r in &rows {
+            println!("{}", if a.no_trunc { &r.id[..] } else { &r.id[..12] });
+        }
+        return Ok(0);
+    }
+    let format = a.format.clone().unwrap_or_else(|| {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into()
+    });
+    if format == "json" {
+        println!("{}", pretty_json(&rows));
+        return Ok(0);
+    }
+    let vals: Vec<Value> = rows
+        .iter()
+        .map(|r| ps_template_value(r, a.no_trunc))
+        .collect();
+    print_rows(&format, &vals, &ps_header, a.noheading)?;
+    Ok(0)
+}
+
+fn image_header(f: &str) -> Option<&'static str> {
+    Some(match f {
+        "Repository" => "REPOSITORY",
+        "Tag" => "TAG",
+        "ID" | "Id" => "IMAGE ID",
+        "Created" | "CreatedSince" | "CreatedAt" => "CREATED",
+        "Size" => "SIZE",
+        "Digest" => "DIGEST",
+        "Containers" => "CONTAINERS",
+        "ReadOnly" => "R/O",
+        "History" => "HISTORY",
+        _ => return None,
+    })
+}
+
+fn images(e: &dyn Engine, a: ImagesArgs) -> Result<i32> {
+    let mut list = e.image_list(a.all)?;
+    if let Some(name) = &a.name {
+        let id = e
+            .image_inspect(name)
+            .ok()
+            .and_then(|v| v["Id"].as_str().map(str::to_string));
+        list.retain(|i| Some(&i.id) == id.as_ref());
+    }
+    for f in &a.filter {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid filter {f:?}"))?;
+        match k {
+            "dangling" => {
+                let want = v == "true";
+                list.retain(|i| i.names.is_empty() == want);
+            }
+            "reference" => list.retain(|i| i.names.iter().any(|n| n.contains(v))),
+            "label" => list.retain(|i| match v.split_once('=') {
+                Some((lk, lv)) => i.labels.get(lk).is_some_and(|x| x == lv),
+                None => i.labels.contains_key(v),
+            }),
+            other => bail!("invalid image filter {other:?}"),
+        }
+    }
+    if a.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for i in &list {
+            if seen.insert(i.id.clone()) {
+                println!(
+                    "{}",
+                    if a.no_trunc {
+                        format!("sha256:{}", i.id)
+                    } else {
+                        i.id[..12].to_string()
+                    }
+                );
+            }
+        }
+        return Ok(0);
+    }
+    if a.format.as_deref() == Some("json") {
+        println!("{}", pretty_json(&list));
+        return Ok(0);
+    }
+    // One row per name, as Podman prints them.
+    let mut rows = Vec::new();
+    for i in &list {
+        let names: Vec<(String, String)> = if i.names.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            i.names
+                .iter()
+                .map(|n| {
+                    let repo = libberth::images::repo_of(n).to_string();
+                    let tag = n[repo.len()..].trim_start_matches(':').to_string();
+                    (repo, if tag.is_empty() { "<none>".into() } else { tag })
+                })
+                .collect()
+        };
+        for (repo, tag) in names {
+            let mut v = serde_json::to_value(i)?;
+            let o = v.as_object_mut().expect("image summary is an object");
+            o.insert("Repository".into(), json!(repo));
+            o.insert("Tag".into(), json!(tag));
+            o.insert(
+                "ID".into(),
+                json!(if a.no_trunc {
+                    format!("sha256:{}", i.id)
+                } else {
+                    i.id[..12].to_string()
+                }),
+            );
+            o.insert("Created".into(), json!(libberth::human::ago(i.created)));
+            o.insert(
+                "CreatedSince".into(),
+                json!(libberth::human::ago(i.created)),
+            );
+            o.insert("CreatedAt".into(), json!(i.created_at));
+            o.insert("Size".into(), json!(libberth::human::size(i.size)));
+            o.insert("ReadOnly".into(), json!(false));
+            rows.push(v);
+        }
+    }
+    let format = a.format.clone().unwrap_or_else(|| {
+        if a.digests {
+            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Created}}\t{{.Size}}".into()
+        } else {
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Created}}\t{{.Size}}".into()
+        }
+    });
+    print_rows(&format, &rows, &image_header, a.noheading)?;
+    Ok(0)
+}
+
+fn rmi(e: &dyn Engine, a: RmiArgs) -> Result<i32> {
+    if a.names.is_empty() && !a.all {
+        bail!("image name or ID must be specified");
+    }
+    let report = e.image_remove(&a.names, a.force, a.all)?;
+    for u in &report.untagged {
+        println!("Untagged: {u}");
+    }
+    for d in &report.deleted {
+        println!("Deleted: {d}");
+    }
+    let mut errors: Vec<libberth::Error> = report.errors;
+    if a.ignore {
+        errors.retain(|e| !matches!(e, libberth::Error::NoSuchImage(_)));
+    }
+    let Some(last) = errors.pop() else {
+        return Ok(0);
+    };
+    for err in &errors {
+        eprintln!("Error: {err}");
+    }
+    // Podman: 1 when an image was not found, 2 when one is in use.
+    let code = match last {
+        libberth::Error::NoSuchImage(_) => 1,
+        libberth::Error::ImageInUse(..) => 2,
+        _ => 125,
+    };
+    Err(ExitCode(code, last.to_string()).into())
+}
+
+fn inspect(e: &dyn Engine, a: InspectArgs, default_kind: &str) -> Result<i32> {
+    let kind = if a.kind == "all" {
+        default_kind
+    } else {
+        a.kind.as_str()
+    };
+    if !matches!(kind, "all" | "container" | "image") {
+        bail!("invalid type {:?}: must be container, image or all", a.kind);
+    }
+    let names = if a.latest {
+        vec![e.container_latest()?]
+    } else {
+        a.names.clone()
+    };
+    if names.is_empty() {
+        bail!("no names or ids specified");
+    }
+    let mut items = Vec::new();
+    let mut errors = Vec::new();
+    for n in &names {
+        let found = match kind {
+            "container" => e.container_inspect(n).map_err(|err| err.to_string()),
+            "image" => e.image_inspect(n).map_err(|err| err.to_string()),
+            _ => e
+                .container_inspect(n)
+                .or_else(|_| e.image_inspect(n))
+                .map_err(|_| format!("no such object: {n:?}")),
+        };
+        match found {
+            Ok(v) => items.push(v),
+            Err(msg) => errors.push(msg),
+        }
+    }
+    match &a.format {
+        Some(f) if f != "json" => print_each(f, &items)?,
+        _ => println!("{}", pretty_json(&items)),
+    }
+    match errors.pop() {
+        Some(last) => {
+            for m in errors {
+                eprintln!("Error: {m}");
+            }
+            Err(anyhow!(last))
+        }
+        None => Ok(0),
+    }
+}
+
+fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
+    match c {
+        ImageShared::Load(a) => {
+            let (path, _tmp) = input_file(
+                a.input
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .as_deref(),
+            )?;
+            let names = e.image_load(&path)?;
+            if !a.quiet {
+                println!("Loaded image: {}", names.join("\nLoaded image: "));
+            }
+            Ok(0)
+        }
+        ImageShared::Import(a) => {
+            let (path, _tmp) = input_file(Some(&a.path))?;
+            let id = e.image_import(
+                &path,
+                a.reference.as_deref(),
+                &a.change,
+                a.message.as_deref(),
+            )?;
+            println!("sha256:{id}");
+            Ok(0)
+        }
+        ImageShared::Tag(a) => {
+            e.image_tag(&a.image, &a.names)?;
+            Ok(0)
+        }
+        ImageShared::Untag(a) => {
+            e.image_untag(&a.image, &a.names)?;
+            Ok(0)
+        }
+    }
+}
+
+/// A readable file for `path`, copying standard input to a temporary file for "-" or none.
+fn input_file(path: Option<&str>) -> Result<(PathBuf, Option<TempFile>)> {
+    match path {
+        Some(p) if p != "-" => {
+            let pb = PathBuf::from(p);
+            if !pb.exists() {
+                bail!("{p}: no such file or directory");
+            }
+            Ok((pb, None))
+        }
+        _ => {
+            if attach::is_tty(0) {
+                bail!("cannot read from terminal: use the -i flag or redirect input");
+            }
+            let tmp = std::env::temp_dir().join(format!("berth-stdin-{}", std::process::id()));
+            let mut f = std::fs::File::create(&tmp)
+                .context("creating a temporary file for standard input")?;
+            std::io::copy(&mut std::io::stdin(), &mut f).context("reading standard input")?;
+            Ok((tmp.clone(), Some(TempFile(tmp))))
+        }
+    }
+}
+
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn info(e: &dyn Engine, f: &FormatArg) -> Result<i32> {
+    let v = e.info()?;
+    match f.format.as_deref() {
+        None | Some("json") if f.format.is_some() => println!("{}", pretty_json(&v)),
+        Some(t) => print_each(t, &[v])?,
+        None => print_yaml(&v, 0),
+    }
+    Ok(0)
+}
+
+/// A YAML rendering of a JSON value (for `info` without --format, as Podman prints YAML).
+fn print_yaml(v: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    if let Some(m) = v.as_object() {
+        for (k, val) in m {
+            match val {
+                Value::Object(_) => {
+                    println!("{pad}{k}:");
+                    print_yaml(val, indent + 2);
+                }
+                Value::Array(items) => {
+                    println!("{pad}{k}:");
+                    for i in items {
+                        println!("{pad}- {}", scalar(i));
+                    }
+                }
+                other => println!("{pad}{k}: {}", scalar(other)),
+            }
+        }
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.is_empty() => "\"\"".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn version(f: &FormatArg) -> Result<i32> {
+    let v = libberth::engine::version_json();
+    match f.format.as_deref() {
+        Some("json") => println!("{}", pretty_json(&json!({"Client": v}))),
+        Some(t) => print_each(t, &[json!({"Client": v, "Version": v["Version"]})])?,
+        None => {
+            println!("Version:      {}", v["Version"].as_str().unwrap_or(""));
+            println!("API Version:  {}", v["APIVersion"].as_str().unwrap_or(""));
+            println!("OS/Arch:      {}", v["OsArch"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,1205 @@
+//! Container life cycle of the LocalEngine: create, init, start, stop, kill, remove,
+//! and the cleanup the monitor asks for when a container exits.
+
+use crate::error::{Error, IoContext, Result};
+use crate::local::LocalEngine;
+use crate::types::{state, ContainerConfig, ContainerRecord, CreateOptions};
+use berth_oci::monitor::{self, MonitorConfig, SyncMsg};
+use berth_oci::spec::{self, BindMount, NetMode, SpecInput};
+use rusqlite::params;
+use serde_json::Value;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Where `--init` finds catatonit, as Podman does.
+const INIT_BINARIES: &[&str] = &["/usr/libexec/podman/catatonit", "/usr/bin/catatonit"];
+
+fn now_rfc3339() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
+}
+
+/// Signal names and numbers as `kill -s` and `--stop-signal` take them.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    let bad = || Error::InvalidArg(format!("invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" | "IOT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "STKFLT" => 16,
+        "CHLD" | "CLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        "TTIN" => 21,
+        "TTOU" => 22,
+        "URG" => 23,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "WINCH" => 28,
+        "IO" | "POLL" => 29,
+        "PWR" => 30,
+        "SYS" => 31,
+        _ => {
+            if let Some(rest) = name.strip_prefix("RTMIN+") {
+                34 + rest.parse::<i32>().map_err(|_| bad())?
+            } else if let Some(rest) = name.strip_prefix("RTMAX-") {
+                64 - rest.parse::<i32>().map_err(|_| bad())?
+            } else if name == "RTMIN" {
+                34
+            } else if name == "RTMAX" {
+                64
+            } else {
+                return Err(bad());
+            }
+        }
+    };
+    Ok(n)
+}
+
+fn is_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// Follows a path inside `root` as the container would see it (symlinks resolved inside root).
+pub fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut cur = PathBuf::from("/");
+    let mut parts: Vec<String> = path
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .rev()
+        .collect();
+    let mut hops = 0;
+    while let Some(p) = parts.pop() {
+        if p == "." {
+            continue;
+        }
+        if p == ".." {
+            cur.pop();
+            continue;
+        }
+        let next = cur.join(&p);
+        let host = root.join(next.strip_prefix("/").unwrap_or(&next));
+        match std::fs::symlink_metadata(&host) {
+            Ok(md) if md.file_type().is_symlink() => {
+                hops += 1;
+                if hops > 40 {
+                    return None;
+                }
+                let target = std::fs::read_link(&host).ok()?;
+                let t = target.to_string_lossy().into_owned();
+                if t.starts_with('/') {
+                    cur = PathBuf::from("/");
+                }
+                parts.extend(
+                    t.split('/')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .rev(),
+                );
+            }
+            Ok(_) => cur = next,
+            Err(_) if parts.is_empty() => return None,
+            Err(_) => return None,
+        }
+    }
+    Some(root.join(cur.strip_prefix("/").unwrap_or(&cur)))
+}
+
+/// Finds the command as the runtime would: a path, or a search of PATH from `env`.
+/// Err(127) when not found, Err(126) when it is not an executable file.
+pub fn check_command(root: &Path, cmd: &str, env: &[String], cwd: &str, op: &str) -> Result<()> {
+    let not_found = |what: &str| {
+        Error::Exec {
+        msg: format!("{op}: unable to start container process: exec: {what}: OCI runtime attempted to invoke a command that was not found"),
+        code: 127,
+    }
+    };
+    let candidates: Vec<String> = if cmd.contains('/') {
+        if cmd.starts_with('/') {
+            vec![cmd.to_string()]
+        } else {
+            vec![format!("{}/{cmd}", cwd.trim_end_matches('/'))]
+        }
+    } else {
+        let path = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':').map(|d| format!("{d}/{cmd}")).collect()
+    };
+    for c in &candidates {
+        let Some(p) = resolve_in_root(root, c) else {
+            continue;
+        };
+        let Ok(md) = std::fs::metadata(&p) else {
+            continue;
+        };
+        use std::os::unix::fs::PermissionsExt;
+        if md.is_file() && md.permissions().mode() & 0o111 != 0 {
+            return Ok(());
+        }
+        if cmd.contains('/') {
+            return Err(Error::Exec {
+                msg: format!("{op}: unable to start container process: exec: {cmd:?}: permission denied: OCI permission denied"),
+                code: 126,
+            });
+        }
+    }
+    if cmd.contains('/') {
+        Err(not_found(&format!(
+            "{cmd:?}: stat {cmd}: no such file or directory"
+        )))
+    } else {
+        Err(not_found(&format!(
+            "{cmd:?}: executable file not found in $PATH"
+        )))
+    }
+}
+
+/// uid, gid, extra gids and home of `user` ("name", "uid", "uid:gid", "name:group").
+pub fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, String)> {
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let read = |f: &str| {
+        resolve_in_root(root, f)
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    };
+    let passwd = read("/etc/passwd");
+    let group = read("/etc/group");
+    let mut uid: Option<u32> = u.parse().ok();
+    let mut gid: Option<u32> = None;
+    let mut home = String::from("/");
+    let mut uname = String::new();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 6 {
+            continue;
+        }
+        let fuid: Option<u32> = f[2].parse().ok();
+        if f[0] == u || (uid.is_some() && fuid == uid) {
+            uid = fuid;
+            gid = f[3].parse().ok();
+            home = f[5].to_string();
+            uname = f[0].to_string();
+            break;
+        }
+    }
+    let uid = match uid {
+        Some(v) => v,
+        None if u.is_empty() => 0,
+        None => {
+            return Err(Error::InvalidArg(format!(
+                "unable to find user {u}: no matching entries in passwd file"
+            )))
+        }
+    };
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(v) => Some(v),
+            Err(_) => Some(
+                group
+                    .lines()
+                    .map(|l| l.split(':').collect::<Vec<_>>())
+                    .find(|f| f.len() >= 3 && f[0] == g)
+                    .and_then(|f| f[2].parse().ok())
+                    .ok_or_else(|| {
+                        Error::InvalidArg(format!(
+                            "unable to find group {g}: no matching entries in group file"
+                        ))
+                    })?,
+            ),
+        };
+    }
+    let gid = gid.unwrap_or(0);
+    let mut extra = Vec::new();
+    if !uname.is_empty() {
+        for line in group.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() >= 4 && f[3].split(',').any(|m| m == uname) {
+                if let Ok(v) = f[2].parse::<u32>() {
+                    if v != gid {
+                        extra.push(v);
+                    }
+                }
+            }
+        }
+    }
+    Ok((uid, gid, extra, home))
+}
+
+/// The final capability set after --privileged, --cap-add and --cap-drop.
+pub fn effective_caps(c: &ContainerConfig) -> Result<Vec<String>> {
+    let norm = |s: &str| {
+        let u = s.to_ascii_uppercase();
+        if u == "ALL" || u.starts_with("CAP_") {
+            u
+        } else {
+            format!("CAP_{u}")
+        }
+    };
+    let known = |s: &str| s == "ALL" || spec::ALL_CAPS.contains(&s);
+    if c.privileged {
+        return Ok(spec::ALL_CAPS.iter().map(|s| s.to_string()).collect());
+    }
+    let mut caps: Vec<String> = spec::DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
+    for d in &c.cap_drop {
+        let d = norm(d);
+        if !known(&d) {
+            return Err(Error::InvalidArg(format!(
+                "unknown capability {d:?} in --cap-drop"
+            )));
+        }
+        if d == "ALL" {
+            caps.clear();
+        } else {
+            caps.retain(|x| *x != d);
+        }
+    }
+    for a in &c.cap_add {
+        let a = norm(a);
+        if !known(&a) {
+            return Err(Error::InvalidArg(format!(
+                "unknown capability {a:?} in --cap-add"
+            )));
+        }
+        if a == "ALL" {
+            caps = spec::ALL_CAPS.iter().map(|s| s.to_string()).collect();
+        } else if !caps.contains(&a) {
+            caps.push(a);
+        }
+    }
+    Ok(caps)
+}
+
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
+}
+
+/// Sets or replaces `KEY=value` entries, keeping order of first appearance.
+pub fn merge_env(base: &mut Vec<String>, add: &[String]) {
+    for e in add {
+        let k = env_key(e);
+        if let Some(slot) = base.iter_mut().find(|x| env_key(x) == k) {
+            *slot = e.clone();
+        } else {
+            base.push(e.clone());
+        }
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl LocalEngine {
+    /// Resolves a name, ID or ID prefix to a full container ID.
+    pub fn lookup_container(&self, key: &str) -> Result<String> {
+        self.db()
+            .lookup_container(key)?
+            .ok_or_else(|| Error::NoSuchContainer(key.to_string()))
+    }
+
+    pub(crate) fn record(&self, id: &str) -> Result<ContainerRecord> {
+        self.db()
+            .container(id)?
+            .ok_or_else(|| Error::NoSuchContainer(id.to_string()))
+    }
+
+    fn set_state(&self, id: &str, st: &str) -> Result<()> {
+        self.db().write(|tx| {
+            tx.execute(
+                "UPDATE containers SET state = ?2 WHERE id = ?1",
+                params![id, st],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn save_config(&self, id: &str, c: &ContainerConfig) -> Result<()> {
+        let j = serde_json::to_string(c).map_err(|e| Error::Other(e.to_string()))?;
+        self.db().write(|tx| {
+            tx.execute(
+                "UPDATE containers SET config = ?2 WHERE id = ?1",
+                params![id, j],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// `create`: records the container and prepares its writable layer. Returns the ID.
+    pub fn container_create(&self, o: &CreateOptions) -> Result<String> {
+        let img = self.lookup_image(&o.image)?;
+        let iconf: Value = serde_json::from_slice(&img.config).unwrap_or_default();
+        let ic = &iconf["config"];
+        if let Some(n) = &o.name {
+            if !crate::ids::valid_name(n) {
+                return Err(Error::InvalidArg(format!(
+                    "container name {n:?} is invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+                )));
+            }
+        }
+        let network = match o.network.as_str() {
+            "" | "none" => "none",
+            "host" => "host",
+            other => {
+                return Err(Error::InvalidArg(format!(
+                    "network {other:?} is not supported yet: use --network none or host"
+                )))
+            }
+        };
+        let mut env = strings(&ic["Env"]);
+        if !env.iter().any(|e| env_key(e) == "PATH") {
+            env.insert(0, DEFAULT_PATH.to_string());
+        }
+        let mut extra = vec!["container=podman".to_string()];
+        if o.tty {
+            extra.push("TERM=xterm".to_string());
+        }
+        merge_env(&mut env, &extra);
+        merge_env(&mut env, &o.env);
+        let entrypoint = o
+            .entrypoint
+            .clone()
+            .unwrap_or_else(|| strings(&ic["Entrypoint"]));
+        let command = if !o.command.is_empty() {
+            o.command.clone()
+        } else if o.entrypoint.is_some() {
+            Vec::new()
+        } else {
+            strings(&ic["Cmd"])
+        };
+        let mut args = entrypoint.clone();
+        args.extend(command.iter().cloned());
+        if args.is_empty() || args[0].is_empty() {
+            return Err(Error::InvalidArg(
+                "no command or entrypoint provided, and no CMD or ENTRYPOINT from image".into(),
+            ));
+        }
+        let stop_signal = match o.stop_signal {
+            Some(s) => s,
+            None => ic["StopSignal"]
+                .as_str()
+                .map(parse_signal)
+                .transpose()?
+                .unwrap_or(15),
+        };
+        let mut labels: std::collections::BTreeMap<String, String> = ic["Labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.extend(o.labels.clone());
+        let id = crate::ids::new_id();
+        let image_name = if img.id.starts_with(o.image.trim_start_matches("sha256:")) {
+            img.names.first().cloned().unwrap_or_else(|| img.id.clone())
+        } else {
+            self.image_display_name(&o.image, &img.names)
+        };
+        let cfg = ContainerConfig {
+            image_name,
+            command: o.command.clone(),
+            entrypoint: o.entrypoint.clone(),
+            args,
+            env,
+            workdir: o
+                .workdir
+                .clone()
+                .or_else(|| ic["WorkingDir"].as_str().map(str::to_string))
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: o
+                .user
+                .clone()
+                .or_else(|| ic["User"].as_str().map(str::to_string))
+                .unwrap_or_default(),
+            hostname: o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+            labels,
+            tty: o.tty,
+            interactive: o.interactive,
+            read_only: o.read_only,
+            privileged: o.privileged,
+            cap_add: o.cap_add.clone(),
+            cap_drop: o.cap_drop.clone(),
+            init: o.init,
+            stop_signal,
+            stop_timeout: o.stop_timeout.unwrap_or(10),
+            ulimits: o.ulimits.clone(),
+            network: network.into(),
+            auto_remove: o.auto_remove,
+            create_command: o.create_command.clone(),
+            runtime: self.runtime()?.name.clone(),
+            storage_driver: self.cfg.storage_driver.clone(),
+            initialized: false,
+        };
+        effective_caps(&cfg)?;
+        let created = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let cjson = serde_json::to_string(&cfg).map_err(|e| Error::Other(e.to_string()))?;
+        // Write first, then act: a crash after this leaves a record `rm -f` can remove.
+        self.db().write(|tx| {
+            let name = match &o.name {
+                Some(n) => {
+                    let other: Option<String> = tx
+                        .query_row("SELECT id FROM containers WHERE name = ?1", [n], |r| r.get(0))
+                        .ok();
+                    if let Some(other) = other {
+                        return Err(Error::NameInUse(n.clone(), other));
+                    }
+                    n.clone()
+                }
+                None => loop {
+                    let n = crate::ids::random_name();
+                    let taken: bool = tx
+                        .query_row("SELECT 1 FROM containers WHERE name = ?1", [&n], |_| Ok(()))
+                        .is_ok();
+                    if !taken {
+                        break n;
+                    }
+                },
+            };
+            tx.execute(
+                "INSERT INTO containers(id, name, image_id, created, config, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, name, img.id, created, cjson, state::CONFIGURED],
+            )?;
+            Ok(())
+        })?;
+        let prepared = (|| -> Result<()> {
+            std::fs::create_dir_all(self.userdata(&id))
+                .ctx(|| "creating container directory".into())?;
+            self.store.create_container_layer(&id, &img.layers)?;
+            Ok(())
+        })();
+        if let Err(e) = prepared {
+            let _ = self.remove_container_files(&id);
+            let _ = self.db().write(|tx| {
+                tx.execute("DELETE FROM containers WHERE id = ?1", [&id])?;
+                Ok(())
+            });
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// The image name to show for a container created from `typed`.
+    fn image_display_name(&self, typed: &str, names: &[String]) -> String {
+        if let Ok(full) = berth_image::normalize_name(typed) {
+            if names.contains(&full) {
+                return full;
+            }
+            let short = format!("/{}", full.rsplit('/').next().unwrap_or(&full));
+            if let Some(n) = names.iter().find(|n| n.ends_with(&short)) {
+                return n.clone();
+            }
+        }
+        names.first().cloned().unwrap_or_else(|| typed.to_string())
+    }
+
+    /// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container.
+    fn write_etc_files(&self, id: &str, c: &ContainerConfig) -> Result<Vec<BindMount>> {
+        let ud = self.userdata(id);
+        let mut binds = Vec::new();
+        let hostname = ud.join("hostname");
+        std::fs::write(&hostname, format!("{}\n", c.hostname)).ctx(|| "writing hostname".into())?;
+        let hosts = ud.join("hosts");
+        let mut h = String::from("127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n");
+        if c.network == "host" {
+            h = std::fs::read_to_string("/etc/hosts").unwrap_or(h);
+        } else {
+            h.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
+        }
+        std::fs::write(&hosts, h).ctx(|| "writing hosts".into())?;
+        let resolv = ud.join("resolv.conf");
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let r: String = if c.network == "host" {
+            host_resolv
+        } else {
+            host_resolv
+                .lines()
+                .filter(|l| {
+                    !(l.starts_with("nameserver")
+                        && l.split_whitespace()
+                            .nth(1)
+                            .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+                })
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        std::fs::write(&resolv, r).ctx(|| "writing resolv.conf".into())?;
+        for (src, dst) in [
+            (hostname, "/etc/hostname"),
+            (hosts, "/etc/hosts"),
+            (resolv, "/etc/resolv.conf"),
+        ] {
+            binds.push(BindMount {
+                source: src,
+                destination: dst.into(),
+                readonly: false,
+            });
+        }
+        Ok(binds)
+    }
+
+    /// Mounts the root file system and writes the runtime bundle (config.json).
+    fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<()> {
+        let c = &rec.config;
+        let rootfs = self.store.mount_container(&rec.id)?;
+        let runtime = self.runtime()?;
+        let (uid, gid, extra_gids, home) = resolve_user(&rootfs, &c.user)?;
+        let mut env = c.env.clone();
+        if !env.iter().any(|e| env_key(e) == "HOME") {
+            env.push(format!("HOME={home}"));
+        }
+        if !env.iter().any(|e| env_key(e) == "HOSTNAME") {
+            env.push(format!("HOSTNAME={}", c.hostname));
+        }
+        let op = format!("{0}: {0} create failed", runtime.name);
+        check_command(&rootfs, &c.args[0], &env, &c.workdir, &op)?;
+        let caps = effective_caps(c)?;
+        let mut rlimits = spec::default_rlimits();
+        for u in &c.ulimits {
+            let t = spec::rlimit_type(&u.name)
+                .ok_or_else(|| Error::InvalidArg(format!("invalid ulimit type: {}", u.name)))?;
+            rlimits.retain(|r| r.0 != t);
+            rlimits.push((t.to_string(), u.soft, u.hard));
+        }
+        let init = if c.init {
+            Some(
+                INIT_BINARIES
+                    .iter()
+                    .map(PathBuf::from)
+                    .find(|p| p.exists())
+                    .ok_or_else(|| {
+                        Error::Other("--init needs catatonit, which is not installed".into())
+                    })?,
+            )
+        } else {
+            None
+        };
+        let binds = self.write_etc_files(&rec.id, c)?;
+        let input = SpecInput {
+            rootfs: rootfs.clone(),
+            readonly_rootfs: c.read_only,
+            args: c.args.clone(),
+            env,
+            cwd: c.workdir.clone(),
+            uid,
+            gid,
+            additional_gids: extra_gids,
+            terminal: c.tty,
+            hostname: c.hostname.clone(),
+            seccomp: (!c.privileged).then(|| berth_oci::seccomp::default_profile(&caps)),
+            caps,
+            privileged: c.privileged,
+            rlimits,
+            network: if c.network == "host" {
+                NetMode::Host
+            } else {
+                NetMode::None
+            },
+            cgroups_path: format!("/berth/berth-{}", rec.id),
+            binds,
+            init,
+            annotations: vec![("io.container.manager".into(), "berth".into())],
+            devices: if c.privileged {
+                spec::host_devices()
+            } else {
+                Vec::new()
+            },
+        };
+        let spec = spec::generate(&input);
+        let path = self.userdata(&rec.id).join("config.json");
+        std::fs::write(&path, serde_json::to_vec(&spec).unwrap_or_default())
+            .ctx(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Spawns the monitor, which creates (or creates and starts) the container in the runtime.
+    /// With `attach`, returns the attach connection, made before the container runs.
+    fn spawn_monitor(
+        &self,
+        rec: &ContainerRecord,
+        start: bool,
+        attach: bool,
+    ) -> Result<(i32, i32, Option<UnixStream>)> {
+        let id = &rec.id;
+        let runtime = self.runtime()?;
+        let rundir = self.rundir(id);
+        let _ = std::fs::remove_dir_all(&rundir);
+        std::fs::create_dir_all(&rundir).ctx(|| format!("creating {}", rundir.display()))?;
+        let _ = std::fs::remove_file(self.exit_file(id));
+        let mut exit_command = self.self_args();
+        exit_command.extend(["container".into(), "cleanup".into(), id.clone()]);
+        let mc = MonitorConfig {
+            id: id.clone(),
+            bundle: self.userdata(id),
+            run_dir: rundir.clone(),
+            runtime: runtime.path.clone(),
+            runtime_root: runtime.root.clone(),
+            terminal: rec.config.tty,
+            stdin: rec.config.interactive,
+            log_path: self.userdata(id).join("ctr.log"),
+            exit_file: self.exit_file(id),
+            start,
+            wait_attach: attach,
+            exit_command,
+        };
+        let cfg_path = rundir.join("monitor.json");
+        std::fs::write(&cfg_path, serde_json::to_vec(&mc).unwrap_or_default())
+            .ctx(|| "writing monitor config".into())?;
+        let mut sync = monitor::spawn(&self.cfg.exe, &cfg_path)
+            .ctx(|| format!("starting the monitor of container {id}"))?;
+        let mut conn = None;
+        loop {
+            match sync.recv().ctx(|| format!("container {id} monitor"))? {
+                SyncMsg::Ready => {
+                    conn = Some(
+                        monitor::connect_attach(&rundir)
+                            .ctx(|| format!("attaching to container {id}"))?,
+                    );
+                }
+                SyncMsg::Pid { pid, monitor } => return Ok((pid, monitor, conn)),
+                SyncMsg::Error(e) => {
+                    return Err(Error::Other(format!(
+                        "{}: {} {} failed: {e}",
+                        runtime.name,
+                        runtime.name,
+                        if start { "run" } else { "create" }
+                    )))
+                }
+            }
+        }
+    }
+
+    /// `init`: creates the container in the runtime without starting it.
+    pub fn container_init(&self, key: &str) -> Result<String> {
+        let id = self.lookup_container(key)?;
+        let _l = self.lock(&id)?;
+        let rec = self.record(&id)?;
+        match rec.state.as_str() {
+            state::CONFIGURED | state::EXITED | state::STOPPED => {}
+            other => {
+                return Err(Error::InvalidState(
+                    id,
+                    other.into(),
+                    "container state improper",
+                ))
+            }
+        }
+        self.init_locked(&rec, false, false)?;
+        Ok(id)
+    }
+
+    fn init_locked(
+        &self,
+        rec: &ContainerRecord,
+        start: bool,
+        attach: bool,
+    ) -> Result<Option<UnixStream>> {
+        if let Err(e) = self.prepare_bundle(rec) {
+            let _ = self.store.unmount_container(&rec.id);
+            return Err(e);
+        }
+        let (pid, mon, conn) = match self.spawn_monitor(rec, start, attach) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Ok(rt) = self.runtime() {
+                    let _ = rt.delete(&rec.id, true);
+                }
+                let _ = self.store.unmount_container(&rec.id);
+                return Err(e);
+            }
+        };
+        let (st, started) = if start {
+            (state::RUNNING, now_rfc3339())
+        } else {
+            (state::CREATED, rec.started_at.clone())
+        };
+        let mut cfg = rec.config.clone();
+        cfg.initialized = !start;
+        self.save_config(&rec.id, &cfg)?;
+        self.db().write(|tx| {
+            tx.execute(
+                "UPDATE containers SET state = ?2, pid = ?3, monitor_pid = ?4, started_at = ?5, exit_code = 0, finished_at = '' WHERE id = ?1",
+                params![rec.id, st, pid, mon, started],
+            )?;
+            Ok(())
+        })?;
+        Ok(conn)
+    }
+
+    /// `start`: starts a container; with `attach`, returns the attach stream, connected
+    /// before the container runs so that no output is missed.
+    pub fn container_start(&self, key: &str, attach: bool) -> Result<(String, Option<UnixStream>)> {
+        let id = self.lookup_container(key)?;
+        let _l = self.lock(&id)?;
+        let rec = self.record(&id)?;
+        match rec.state.as_str() {
+            state::RUNNING => {
+                let conn = if attach {
+                    Some(
+                        monitor::connect_attach(&self.rundir(&id))
+                            .ctx(|| format!("attaching to container {id}"))?,
+                    )
+                } else {
+                    None
+                };
+                Ok((id, conn))
+            }
+            state::CREATED => {
+                let conn = if attach {
+                    Some(
+                        monitor::connect_attach(&self.rundir(&id))
+                            .ctx(|| format!("attaching to container {id}"))?,
+                    )
+                } else {
+                    None
+                };
+                self.runtime()?.start(&id)?;
+                let mut cfg = rec.config.clone();
+                cfg.initialized = false;
+                self.save_config(&id, &cfg)?;
+                self.db().write(|tx| {
+                    tx.execute(
+                        "UPDATE containers SET state = ?2, started_at = ?3 WHERE id = ?1",
+                        params![id, state::RUNNING, now_rfc3339()],
+                    )?;
+                    Ok(())
+                })?;
+                Ok((id, conn))
+            }
+            state::CONFIGURED | state::EXITED | state::STOPPED => {
+                if rec.state != state::CONFIGURED {
+                    self.cleanup_runtime(&id);
+                }
+                let conn = self.init_locked(&rec, true, attach)?;
+                Ok((id, conn))
+            }
+            other => Err(Error::InvalidState(
+                id,
+                other.into(),
+                "container state improper",
+            )),
+        }
+    }
+
+    /// Forgets the runtime's copy of a container and unmounts it. Errors are ignored:
+    /// each step is idempotent and cleanup must go on.
+    fn cleanup_runtime(&self, id: &str) {
+        if let Ok(rt) = self.runtime() {
+            if rt.root.join(id).exists() {
+                let _ = rt.delete(id, true);
+            }
+        }
+        let _ = self.store.unmount_container(id);
+        let rundir = self.rundir(id);
+        for f in [
+            "attach",
+            "pidfile",
+            "runtime.log",
+            "monitor.json",
+            "console.sock",
+        ] {
+            let _ = std::fs::remove_file(rundir.join(f));
+        }
+    }
+
+    /// Records the exit of a container whose monitor has finished (lock held).
+    fn finish_locked(&self, rec: &ContainerRecord) -> Result<()> {
+        let exit = monitor::read_exit(&self.exit_file(&rec.id));
+        self.cleanup_runtime(&rec.id);
+        let (code, finished) = match exit {
+            Some(e) => (e.exit_code, e.finished_at),
+            None => (rec.exit_code, now_rfc3339()),
+        };
+        let finished = chrono::DateTime::parse_from_rfc3339(&finished)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
+            })
+            .unwrap_or(finished);
+        let mut cfg = rec.config.clone();
+        cfg.initialized = false;
+        self.save_config(&rec.id, &cfg)?;
+        self.db().write(|tx| {
+            tx.execute(
+                "UPDATE containers SET state = ?2, exit_code = ?3, finished_at = ?4, pid = 0, monitor_pid = 0 WHERE id = ?1",
+                params![rec.id, state::EXITED, code, finished],
+            )?;
+            Ok(())
+        })?;
+        let _ = std::fs::remove_file(self.exit_file(&rec.id));
+        Ok(())
+    }
+
+    /// `container cleanup`: run by the monitor when the container has exited.
+    pub fn container_cleanup(&self, key: &str) -> Result<()> {
+        let Some(id) = self.db().lookup_container(key)? else {
+            return Ok(());
+        };
+        let l = self.lock(&id)?;
+        let Some(rec) = self.db().container(&id)? else {
+            l.remove_file();
+            return Ok(());
+        };
+        if matches!(
+            rec.state.as_str(),
+            state::RUNNING | state::PAUSED | state::CREATED
+        ) {
+            self.finish_locked(&rec)?;
+        }
+        if rec.config.auto_remove && rec.state != state::REMOVING {
+            drop(l);
+            return self.container_rm(&id, true, 0);
+        }
+        Ok(())
+    }
+
+    /// Waits until the monitor has written the exit file (or the container is gone).
+    fn wait_exit_file(&self, rec: &ContainerRecord, timeout: Duration) -> bool {
+        let path = self.exit_file(&rec.id);
+        let deadline = Instant::now() + timeout;
+        let mut sleep = Duration::from_micros(500);
+        loop {
+            if path.exists() {
+                return true;
+            }
+            if rec.monitor_pid > 0 && !is_alive(rec.monitor_pid) {
+                return path.exists() || !is_alive(rec.pid);
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(sleep);
+            sleep = (sleep * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops a running container (lock held): stop signal, then SIGKILL after `timeout`.
+    fn stop_locked(&self, rec: &ContainerRecord, timeout: u32) -> Result<()> {
+        let rt = self.runtime()?;
+        if !matches!(rec.state.as_str(), state::RUNNING | state::PAUSED) {
+            if rec.state == state::CREATED {
+                self.finish_locked(rec)?;
+            }
+            return Ok(());
+        }
+        let paused = rec.state == state::PAUSED;
+        if timeout > 0 {
+            let _ = rt.kill(&rec.id, rec.config.stop_signal, false);
+            if paused {
+                let _ = rt.resume(&rec.id);
+            }
+            if self.wait_exit_file(rec, Duration::from_secs(timeout as u64)) {
+                return self.finish_locked(rec);
+            }
+        }
+        let _ = rt.kill(&rec.id, 9, true);
+        if paused {
+            let _ = rt.resume(&rec.id);
+        }
+        if !self.wait_exit_file(rec, Duration::from_secs(10)) {
+            return Err(Error::Other(format!(
+                "container {} did not exit after SIGKILL",
+                rec.id
+            )));
+        }
+        self.finish_locked(rec)
+    }
+
+    /// `stop`: returns the ID of the container stopped.
+    pub fn container_stop(&self, key: &str, timeout: Option<u32>) -> Result<String> {
+        let id = self.lookup_container(key)?;
+        let l = self.lock(&id)?;
+        let rec = self.record(&id)?;
+        self.stop_locked(&rec, timeout.unwrap_or(rec.config.stop_timeout))?;
+        let rec = self.record(&id)?;
+        if rec.config.auto_remove {
+            drop(l);
+            self.container_rm(&id, true, 0)?;
+        }
+        Ok(id)
+    }
+
+    /// `kill`: sends a signal to a running container.
+    pub fn container_kill(&self, key: &str, signal: i32) -> Result<String> {
+        let id = self.lookup_container(key)?;
+        let _l = self.lock(&id)?;
+        let rec = self.record(&id)?;
+        if !matches!(rec.state.as_str(), state::RUNNING | state::PAUSED) {
+            return Err(Error::InvalidState(
+                id.clone(),
+                format!("in state {}", display_state(&rec.state)),
+                "can only kill running containers: container state improper",
+            ));
+        }
+        self.runtime()?.kill(&id, signal, false)?;
+        Ok(id)
+    }
+
+    /// `rm`: removes a container; a running one only with `force` (stopped first).
+    pub fn container_rm(&self, key: &str, force: bool, timeout: u32) -> Result<()> {
+        let id = self.lookup_container(key)?;
+        let l = self.lock(&id)?;
+        let Some(rec) = self.db().container(&id)? else {
+            l.remove_file();
+            return Err(Error::NoSuchContainer(key.to_string()));
+        };
+        let live = matches!(
+            self.live_state(&rec).0.as_str(),
+            state::RUNNING | state::PAUSED
+        );
+        if !live
+            && matches!(
+                rec.state.as_str(),
+                state::RUNNING | state::PAUSED | state::CREATED
+            )
+        {
+            // Exited, but its cleanup has not run yet: record the exit first.
+            self.finish_locked(&rec)?;
+        }
+        if live && !force {
+            return Err(Error::Other(format!(
+                "cannot remove container {id} as it is {} - running or paused containers cannot be removed without force: container state improper",
+                rec.state
+            )));
+        }
+        self.set_state(&id, state::REMOVING)?;
+        if live {
+            if let Err(e) = self.stop_locked(&rec, timeout) {
+                if !force {
+                    return Err(e);
+                }
+            }
+        }
+        // Anything the runtime or a dead monitor left behind.
+        if rec.pid > 0 && is_alive(rec.pid) && force {
+            let _ = self.runtime().map(|rt| rt.kill(&id, 9, true));
+        }
+        self.cleanup_runtime(&id);
+        self.remove_container_files(&id)?;
+        self.db().write(|tx| {
+            tx.execute("DELETE FROM containers WHERE id = ?1", [&id])?;
+            Ok(())
+        })?;
+        l.remove_file();
+        Ok(())
+    }
+
+    /// Removes the container's storage, bundle, run dir and exit file. Idempotent.
+    fn remove_container_files(&self, id: &str) -> Result<()> {
+        self.store.remove_container_layer(id)?;
+        let _ = std::fs::remove_dir_all(self.userdata(id));
+        let _ = std::fs::remove_dir_all(self.rundir(id));
+        let _ = std::fs::remove_file(self.exit_file(id));
+        Ok(())
+    }
+
+    /// `pause` / `unpause`.
+    pub fn container_pause(&self, key: &str, pause: bool) -> Result<String> {
+        let id = self.lookup_container(key)?;
+        let _l = self.lock(&id)?;
+        let rec = self.record(&id)?;
+        let rt = self.runtime()?;
+        if pause {
+            if rec.state != state::RUNNING {
+                return Err(Error::InvalidState(
+                    id.clone(),
+                    display_state(&rec.state).into(),
+                    "can only pause running containers: container state improper",
+                ));
+            }
+            rt.pause(&id)?;
+            self.set_state(&id, state::PAUSED)?;
+        } else {
+            if rec.state != state::PAUSED {
+                return Err(Error::InvalidState(
+                    id.clone(),
+                    "not paused".into(),
+                    "can only unpause paused containers: container state improper",
+                ));
+            }
+            rt.resume(&id)?;
+            self.set_state(&id, state::RUNNING)?;
+        }
+        Ok(id)
+    }
+
+    /// `rename`.
+    pub fn container_rename(&self, key: &str, new_name: &str) -> Result<()> {
+        if !crate::ids::valid_name(new_name) {
+            return Err(Error::InvalidArg(format!(
+                "container name {new_name:?} is invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+            )));
+        }
+        let id = self.lookup_container(key)?;
+        let _l = self.lock(&id)?;
+        self.db().write(|tx| {
+            let other: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM containers WHERE name = ?1",
+                    [new_name],
+                    |r| r.get(0),
+                )
+                .ok();
+            if let Some(o) = other {
+                return Err(Error::NameInUse(new_name.to_string(), o));
+            }
+            tx.execute(
+                "UPDATE containers SET name = ?2 WHERE id = ?1",
+                params![id, new_name],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The container's state, correcting "running" when the monitor has already recorded an exit.
+    pub(crate) fn live_state(&self, rec: &ContainerRecord) -> (String, i32, String) {
+        if matches!(
+            rec.state.as_str(),
+            state::RUNNING | state::PAUSED | state::CREATED
+        ) {
+            if let Some(e) = monitor::read_exit(&self.exit_file(&rec.id)) {
+                return (state::EXITED.into(), e.exit_code, e.finished_at);
+            }
+            if rec.monitor_pid > 0 && !is_alive(rec.monitor_pid) {
+                return (state::EXITED.into(), rec.exit_code, rec.finished_at.clone());
+            }
+        }
+        (rec.state.clone(), rec.exit_code, rec.finished_at.clone())
+    }
+
+    /// `wait`: blocks until the container reaches one of `conditions`; returns its exit code.
+    pub fn container_wait(
+        &self,
+        key: &str,
+        conditions: &[String],
+        interval: Duration,
+    ) -> Result<i32> {
+        let id = self.lookup_container(key)?;
+        let conds: Vec<String> = if conditions.is_empty() {
+            vec!["stopped".into()]
+        } else {
+            conditions.to_vec()
+        };
+        for c in &conds {
+            if !matches!(
+                c.as_str(),
+                "configured"
+                    | "created"
+                    | "exited"
+                    | "paused"
+                    | "running"
+                    | "stopped"
+                    | "stopping"
+                    | "unknown"
+            ) {
+                return Err(Error::InvalidArg(format!(
+                    "invalid condition {c:?}: unknown container state"
+                )));
+            }
+        }
+        loop {
+            let rec = self
+                .db()
+                .container(&id)?
+                .ok_or_else(|| Error::NoSuchContainer(key.to_string()))?;
+            let (st, code, _) = self.live_state(&rec);
+            let shown = display_state(&st);
+            for c in &conds {
+                let hit = match c.as_str() {
+                    "stopped" | "exited" => st == state::EXITED || st == state::STOPPED,
+                    "configured" | "created" => shown == "created",
+                    other => st == other,
+                };
+                if hit {
+                    return Ok(if matches!(c.as_str(), "stopped" | "exited") {
+                        code
+                    } else {
+                        -1
+                    });
+                }
+            }
+            std::thread::sleep(interval);
+        }
+    }
+
+    /// `container prune`: removes every container that is not running.
+    pub fn container_prune(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for rec in self.db().containers()? {
+            let (st, _, _) = self.live_state(&rec);
+            if matches!(st.as_str(), state::RUNNING | state::PAUSED) {
+                continue;
+            }
+            self.container_rm(&rec.id, true, 0)?;
+            out.push(rec.id);
+        }
+        Ok(out)
+    }
+
+    pub fn container_exists(&self, key: &str) -> Result<bool> {
+        Ok(self.db().lookup_container(key)?.is_some())
+    }
+
+    /// Names or IDs of every container (for `-a` flags).
+    pub fn all_container_ids(&self) -> Result<Vec<String>> {
+        Ok(self.db().containers()?.into_iter().map(|c| c.id).collect())
+    }
+
+    /// The most recently created container (`-l`).
+    pub fn latest_container(&self) -> Result<String> {
+        self.db()
+            .containers()?
+            .into_iter()
+            .max_by_key(|c| c.created)
+            .map(|c| c.id)
+            .ok_or_else(|| Error::NoSuchContainer("latest".into()))
+    }
+}
+
+/// The state as users see it ("configured" is internal).
+pub fn display_state(s: &str) -> &str {
+    match s {
+        state::CONFIGURED => "created",
+        other => other,
+    }
+}

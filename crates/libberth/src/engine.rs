@@ -1,0 +1,261 @@
+//! The Engine: one method per user operation, plain options in, plain reports out.
+//! `LocalEngine` implements it in-process; a RemoteEngine will implement it over the REST
+//! API, so that the CLI code is the same for both (Podman's ContainerEngine/ImageEngine).
+
+use crate::error::Result;
+use crate::images::RmiReport;
+use crate::local::LocalEngine;
+use crate::types::{
+    CreateOptions, ExecOptions, ImageSummary, LogLine, LogOptions, PsEntry, PsOptions,
+};
+use serde_json::{json, Value};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+pub trait Engine: Send + Sync {
+    // images
+    fn image_load(&self, path: &Path) -> Result<Vec<String>>;
+    fn image_import(
+        &self,
+        path: &Path,
+        reference: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> Result<String>;
+    fn image_list(&self, all: bool) -> Result<Vec<ImageSummary>>;
+    fn image_inspect(&self, key: &str) -> Result<Value>;
+    fn image_tag(&self, image: &str, names: &[String]) -> Result<()>;
+    fn image_untag(&self, image: &str, names: &[String]) -> Result<()>;
+    fn image_remove(&self, keys: &[String], force: bool, all: bool) -> Result<RmiReport>;
+    fn image_exists(&self, key: &str) -> Result<bool>;
+    fn image_prune(&self, all: bool) -> Result<Vec<String>>;
+    // containers
+    fn container_create(&self, opts: &CreateOptions) -> Result<String>;
+    fn container_init(&self, key: &str) -> Result<String>;
+    fn container_start(&self, key: &str, attach: bool) -> Result<(String, Option<UnixStream>)>;
+    fn container_attach(&self, key: &str) -> Result<(String, UnixStream)>;
+    fn container_stop(&self, key: &str, timeout: Option<u32>) -> Result<String>;
+    fn container_kill(&self, key: &str, signal: i32) -> Result<String>;
+    fn container_remove(&self, key: &str, force: bool, timeout: u32) -> Result<()>;
+    fn container_list(&self, opts: &PsOptions) -> Result<Vec<PsEntry>>;
+    fn container_inspect(&self, key: &str) -> Result<Value>;
+    fn container_logs(
+        &self,
+        key: &str,
+        opts: &LogOptions,
+        out: &mut dyn FnMut(&LogLine) -> std::io::Result<()>,
+    ) -> Result<()>;
+    fn container_wait(&self, key: &str, conditions: &[String], interval: Duration) -> Result<i32>;
+    fn container_exec(&self, key: &str, opts: &ExecOptions) -> Result<i32>;
+    fn container_top(&self, key: &str) -> Result<Vec<Vec<String>>>;
+    fn container_rename(&self, key: &str, new_name: &str) -> Result<()>;
+    fn container_pause(&self, key: &str, pause: bool) -> Result<String>;
+    fn container_exists(&self, key: &str) -> Result<bool>;
+    fn container_prune(&self) -> Result<Vec<String>>;
+    fn container_cleanup(&self, key: &str) -> Result<()>;
+    fn container_lookup(&self, key: &str) -> Result<String>;
+    fn container_ids(&self) -> Result<Vec<String>>;
+    fn container_latest(&self) -> Result<String>;
+    /// The pid of a running container's main process (for signal proxying).
+    fn container_pid(&self, key: &str) -> Result<i32>;
+    // system
+    fn info(&self) -> Result<Value>;
+}
+
+impl Engine for LocalEngine {
+    fn image_load(&self, path: &Path) -> Result<Vec<String>> {
+        self.load(path)
+    }
+    fn image_import(
+        &self,
+        path: &Path,
+        reference: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> Result<String> {
+        self.import(path, reference, changes, message)
+    }
+    fn image_list(&self, all: bool) -> Result<Vec<ImageSummary>> {
+        self.images(all)
+    }
+    fn image_inspect(&self, key: &str) -> Result<Value> {
+        LocalEngine::image_inspect(self, key)
+    }
+    fn image_tag(&self, image: &str, names: &[String]) -> Result<()> {
+        self.tag(image, names)
+    }
+    fn image_untag(&self, image: &str, names: &[String]) -> Result<()> {
+        self.untag(image, names)
+    }
+    fn image_remove(&self, keys: &[String], force: bool, all: bool) -> Result<RmiReport> {
+        self.rmi(keys, force, all)
+    }
+    fn image_exists(&self, key: &str) -> Result<bool> {
+        LocalEngine::image_exists(self, key)
+    }
+    fn image_prune(&self, all: bool) -> Result<Vec<String>> {
+        LocalEngine::image_prune(self, all)
+    }
+    fn container_create(&self, opts: &CreateOptions) -> Result<String> {
+        LocalEngine::container_create(self, opts)
+    }
+    fn container_init(&self, key: &str) -> Result<String> {
+        LocalEngine::container_init(self, key)
+    }
+    fn container_start(&self, key: &str, attach: bool) -> Result<(String, Option<UnixStream>)> {
+        LocalEngine::container_start(self, key, attach)
+    }
+    fn container_attach(&self, key: &str) -> Result<(String, UnixStream)> {
+        self.attach(key)
+    }
+    fn container_stop(&self, key: &str, timeout: Option<u32>) -> Result<String> {
+        LocalEngine::container_stop(self, key, timeout)
+    }
+    fn container_kill(&self, key: &str, signal: i32) -> Result<String> {
+        LocalEngine::container_kill(self, key, signal)
+    }
+    fn container_remove(&self, key: &str, force: bool, timeout: u32) -> Result<()> {
+        self.container_rm(key, force, timeout)
+    }
+    fn container_list(&self, opts: &PsOptions) -> Result<Vec<PsEntry>> {
+        self.ps(opts)
+    }
+    fn container_inspect(&self, key: &str) -> Result<Value> {
+        LocalEngine::container_inspect(self, key)
+    }
+    fn container_logs(
+        &self,
+        key: &str,
+        opts: &LogOptions,
+        out: &mut dyn FnMut(&LogLine) -> std::io::Result<()>,
+    ) -> Result<()> {
+        LocalEngine::container_logs(self, key, opts, out)
+    }
+    fn container_wait(&self, key: &str, conditions: &[String], interval: Duration) -> Result<i32> {
+        LocalEngine::container_wait(self, key, conditions, interval)
+    }
+    fn container_exec(&self, key: &str, opts: &ExecOptions) -> Result<i32> {
+        LocalEngine::container_exec(self, key, opts)
+    }
+    fn container_top(&self, key: &str) -> Result<Vec<Vec<String>>> {
+        LocalEngine::container_top(self, key)
+    }
+    fn container_rename(&self, key: &str, new_name: &str) -> Result<()> {
+        LocalEngine::container_rename(self, key, new_name)
+    }
+    fn container_pause(&self, key: &str, pause: bool) -> Result<String> {
+        LocalEngine::container_pause(self, key, pause)
+    }
+    fn container_exists(&self, key: &str) -> Result<bool> {
+        LocalEngine::container_exists(self, key)
+    }
+    fn container_prune(&self) -> Result<Vec<String>> {
+        LocalEngine::container_prune(self)
+    }
+    fn container_cleanup(&self, key: &str) -> Result<()> {
+        LocalEngine::container_cleanup(self, key)
+    }
+    fn container_lookup(&self, key: &str) -> Result<String> {
+        self.lookup_container(key)
+    }
+    fn container_ids(&self) -> Result<Vec<String>> {
+        self.all_container_ids()
+    }
+    fn container_latest(&self) -> Result<String> {
+        self.latest_container()
+    }
+    fn container_pid(&self, key: &str) -> Result<i32> {
+        Ok(self.record(&self.lookup_container(key)?)?.pid)
+    }
+    fn info(&self) -> Result<Value> {
+        self.system_info()
+    }
+}
+
+impl LocalEngine {
+    /// `attach`: connects to a running container's monitor.
+    pub fn attach(&self, key: &str) -> Result<(String, UnixStream)> {
+        let id = self.lookup_container(key)?;
+        let rec = self.record(&id)?;
+        let (st, _, _) = self.live_state(&rec);
+        if st != crate::types::state::RUNNING {
+            return Err(crate::Error::InvalidState(
+                id,
+                crate::containers::display_state(&st).into(),
+                "you can only attach to running containers: container state improper",
+            ));
+        }
+        let s = berth_oci::monitor::connect_attach(&self.rundir(&id))
+            .map_err(|e| crate::Error::Io(format!("attaching to container {id}"), e))?;
+        Ok((id, s))
+    }
+
+    /// `info`, in Podman's shape (the parts berth knows so far).
+    pub fn system_info(&self) -> Result<Value> {
+        let cg = berth_oci::runtime::CgroupMode::detect();
+        let rt = self.runtime()?;
+        let ctrs = self.db().containers()?;
+        let count = |s: &str| ctrs.iter().filter(|c| self.live_state(c).0 == s).count();
+        let running = count("running");
+        let paused = count("paused");
+        let images = self.db().images()?.len();
+        let uname = nix::sys::utsname::uname().ok();
+        let kernel = uname
+            .as_ref()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let hostname = uname
+            .as_ref()
+            .map(|u| u.nodename().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem = |k: &str| -> u64 {
+            meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+                * 1024
+        };
+        Ok(json!({
+            "host": {
+                "arch": berth_oci::seccomp::go_arch(),
+                "buildahVersion": "",
+                "cgroupManager": self.cfg.cgroup_manager,
+                "cgroupVersion": cg.version(),
+                "conmon": {"package": "berth", "path": self.cfg.exe, "version": format!("berth monitor {}", env!("CARGO_PKG_VERSION"))},
+                "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+                "hostname": hostname,
+                "kernel": kernel,
+                "memFree": mem("MemAvailable:"),
+                "memTotal": mem("MemTotal:"),
+                "ociRuntime": {"name": rt.name, "package": "", "path": rt.path, "version": rt.version()},
+                "os": "linux",
+                "rootless": nix::unistd::geteuid().as_raw() != 0,
+            },
+            "store": {
+                "containerStore": {"number": ctrs.len(), "paused": paused, "running": running, "stopped": ctrs.len() - running - paused},
+                "graphDriverName": self.cfg.storage_driver,
+                "graphRoot": self.cfg.root,
+                "imageStore": {"number": images},
+                "runRoot": self.cfg.runroot,
+            },
+            "version": version_json(),
+        }))
+    }
+}
+
+/// `version`'s data.
+pub fn version_json() -> Value {
+    json!({
+        "APIVersion": "4.3.1",
+        "Version": env!("CARGO_PKG_VERSION"),
+        "GoVersion": "",
+        "GitCommit": "",
+        "BuiltTime": "",
+        "Built": 0,
+        "OsArch": format!("linux/{}", berth_oci::seccomp::go_arch()),
+        "Os": "linux",
+    })
+}

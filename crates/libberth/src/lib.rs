@@ -1,0 +1,23 @@
+#![recursion_limit = "512"]
+//! libberth: the objects berth manages (images, containers) and their life cycles, the
+//! state database, locks, and the `Engine` interface the CLI and the REST API call.
+
+pub mod config;
+pub mod containers;
+pub mod db;
+pub mod engine;
+pub mod error;
+pub mod exec;
+pub mod human;
+pub mod ids;
+pub mod images;
+pub mod local;
+pub mod lock;
+pub mod logs;
+pub mod query;
+pub mod types;
+
+pub use config::Config;
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use local::LocalEngine;

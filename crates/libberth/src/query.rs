@@ -1,0 +1,548 @@
+//! Read-only views of containers: `ps` rows, `inspect` documents, `top`, `info`.
+
+use crate::containers::{display_state, effective_caps, resolve_in_root};
+use crate::error::{Error, Result};
+use crate::local::LocalEngine;
+use crate::types::{state, ContainerRecord, PsEntry, PsOptions};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn unix_of(ts: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(ts)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+fn created_rfc3339(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .with_timezone(&chrono::Local)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
+}
+
+/// Go's zero time, as Podman prints unset timestamps.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Podman's ps STATUS column: "Up 3 seconds ago", "Exited (0) 2 minutes ago", "Created".
+pub fn status_text(
+    st: &str,
+    exit_code: i32,
+    started: &str,
+    finished: &str,
+    initialized: bool,
+) -> String {
+    match st {
+        state::RUNNING => format!("Up {}", crate::human::ago(unix_of(started))),
+        state::PAUSED => "Paused".into(),
+        state::EXITED | state::STOPPED => {
+            format!(
+                "Exited ({exit_code}) {}",
+                crate::human::ago(unix_of(finished))
+            )
+        }
+        state::CREATED if initialized => "Initialized".into(),
+        state::REMOVING => "Removing".into(),
+        _ => "Created".into(),
+    }
+}
+
+fn matches_filter(
+    e: &PsEntry,
+    rec: &ContainerRecord,
+    key: &str,
+    val: &str,
+    image_names: &[String],
+) -> Result<bool> {
+    Ok(match key {
+        "name" => {
+            let re_like = val.trim_start_matches('^').trim_end_matches('$');
+            if val.starts_with('^') && val.ends_with('$') {
+                rec.name == re_like
+            } else if val.starts_with('^') {
+                rec.name.starts_with(re_like)
+            } else if val.ends_with('$') {
+                rec.name.ends_with(re_like)
+            } else {
+                rec.name.contains(val)
+            }
+        }
+        "id" => rec.id.starts_with(val),
+        "label" => match val.split_once('=') {
+            Some((k, v)) => e.labels.get(k).is_some_and(|x| x == v),
+            None => e.labels.contains_key(val),
+        },
+        "status" => {
+            if !matches!(
+                val,
+                "created"
+                    | "exited"
+                    | "paused"
+                    | "running"
+                    | "unknown"
+                    | "stopped"
+                    | "configured"
+                    | "removing"
+            ) {
+                return Err(Error::InvalidArg(format!("{val} is not a valid status")));
+            }
+            e.state == val || (val == "stopped" && e.state == "exited")
+        }
+        "ancestor" => {
+            let full = berth_image::normalize_name(val).unwrap_or_default();
+            rec.image_id.starts_with(val.trim_start_matches("sha256:"))
+                || image_names
+                    .iter()
+                    .any(|n| *n == full || n.ends_with(&format!("/{val}")) || n == val)
+                || rec.config.image_name == val
+        }
+        "exited" => {
+            let code: i32 = val
+                .parse()
+                .map_err(|_| Error::InvalidArg(format!("exited code out of range {val:?}")))?;
+            e.exited && e.exit_code == code
+        }
+        other => return Err(Error::InvalidArg(format!("invalid filter {other:?}"))),
+    })
+}
+
+impl LocalEngine {
+    fn ps_entry(&self, rec: &ContainerRecord) -> PsEntry {
+        let (st, code, finished) = self.live_state(rec);
+        let shown = display_state(&st).to_string();
+        let exited = st == state::EXITED || st == state::STOPPED;
+        PsEntry {
+            auto_remove: rec.config.auto_remove,
+            command: rec.config.args.clone(),
+            created_at: crate::human::ago(rec.created / 1_000_000_000),
+            exited,
+            exited_at: if exited {
+                unix_of(&finished)
+            } else {
+                -62135596800
+            },
+            exit_code: code,
+            id: rec.id.clone(),
+            image: rec.config.image_name.clone(),
+            image_id: rec.image_id.clone(),
+            is_infra: false,
+            labels: rec.config.labels.clone(),
+            mounts: Vec::new(),
+            names: vec![rec.name.clone()],
+            namespaces: BTreeMap::new(),
+            networks: Vec::new(),
+            pid: if st == state::RUNNING || st == state::PAUSED {
+                rec.pid
+            } else {
+                0
+            },
+            pod: String::new(),
+            pod_name: String::new(),
+            ports: None,
+            size: None,
+            started_at: if rec.started_at.is_empty() {
+                -62135596800
+            } else {
+                unix_of(&rec.started_at)
+            },
+            status: status_text(
+                &st,
+                code,
+                &rec.started_at,
+                &finished,
+                rec.config.initialized,
+            ),
+            state: shown,
+            created: rec.created / 1_000_000_000,
+        }
+    }
+
+    /// `ps`: running containers, or all with `opts.all`; filters are ANDed across keys and
+    /// ORed within a key, as Podman does.
+    pub fn ps(&self, opts: &PsOptions) -> Result<Vec<PsEntry>> {
+        let recs = self.db().containers()?;
+        let mut names_cache: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut out = Vec::new();
+        for rec in &recs {
+            let e = self.ps_entry(rec);
+            if !opts.all && opts.filters.is_empty() && e.state != state::RUNNING {
+                continue;
+            }
+            let mut by_key: BTreeMap<&str, bool> = BTreeMap::new();
+            for (k, v) in &opts.filters {
+                let names = if k == "ancestor" {
+                    names_cache
+                        .entry(rec.image_id.clone())
+                        .or_insert_with(|| self.image_names_of(&rec.image_id).unwrap_or_default())
+                        .clone()
+                } else {
+                    Vec::new()
+                };
+                let hit = matches_filter(&e, rec, k, v, &names)?;
+                let slot = by_key.entry(k.as_str()).or_insert(false);
+                *slot |= hit;
+            }
+            if by_key.values().all(|v| *v) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `inspect` of a container, in Podman's shape.
+    pub fn container_inspect(&self, key: &str) -> Result<Value> {
+        let id = self.lookup_container(key)?;
+        let rec = self.record(&id)?;
+        let c = &rec.config;
+        let (st, code, finished) = self.live_state(&rec);
+        let running = st == state::RUNNING || st == state::PAUSED;
+        let caps = effective_caps(c).unwrap_or_default();
+        let ud = self.userdata(&id);
+        let upper = self.store.container_upper_dir(&id);
+        let img = self.db().image(&rec.image_id)?;
+        let lower: Vec<String> = img
+            .as_ref()
+            .map(|i| {
+                i.layers
+                    .iter()
+                    .rev()
+                    .map(|l| self.store.layer_diff_dir(l).to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut gdata = serde_json::Map::new();
+        if self.cfg.storage_driver == "overlay" {
+            gdata.insert("LowerDir".into(), json!(lower.join(":")));
+            gdata.insert("MergedDir".into(), json!(self.store.container_rootfs(&id)));
+            gdata.insert("UpperDir".into(), json!(upper));
+            gdata.insert("WorkDir".into(), json!(upper.with_file_name("work")));
+        }
+        let ulimits: Vec<Value> = c
+            .ulimits
+            .iter()
+            .map(|u| json!({"Name": format!("RLIMIT_{}", u.name.to_uppercase()), "Soft": u.soft, "Hard": u.hard}))
+            .collect();
+        let labels: Value = if c.labels.is_empty() {
+            json!({})
+        } else {
+            json!(c.labels)
+        };
+        let (path, args) = c
+            .args
+            .split_first()
+            .map(|(p, a)| (p.clone(), a.to_vec()))
+            .unwrap_or_default();
+        let iconf: Value = img
+            .as_ref()
+            .and_then(|i| serde_json::from_slice(&i.config).ok())
+            .unwrap_or_default();
+        let image_list = |k: &str| -> Vec<String> {
+            iconf["config"][k]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let entrypoint = c
+            .entrypoint
+            .clone()
+            .unwrap_or_else(|| image_list("Entrypoint"))
+            .join(" ");
+        let cmd: Vec<String> = if !c.command.is_empty() {
+            c.command.clone()
+        } else if c.entrypoint.is_some() {
+            Vec::new()
+        } else {
+            image_list("Cmd")
+        };
+        Ok(json!({
+            "Id": id,
+            "Created": created_rfc3339(rec.created),
+            "Path": path,
+            "Args": args,
+            "State": {
+                "OciVersion": "1.0.2-dev",
+                "Status": display_state(&st),
+                "Running": st == state::RUNNING,
+                "Paused": st == state::PAUSED,
+                "Restarting": false,
+                "OOMKilled": false,
+                "Dead": false,
+                "Pid": if running { rec.pid } else { 0 },
+                "ConmonPid": if running { rec.monitor_pid } else { 0 },
+                "ExitCode": code,
+                "Error": "",
+                "StartedAt": if rec.started_at.is_empty() { ZERO_TIME.to_string() } else { rec.started_at.clone() },
+                "FinishedAt": if finished.is_empty() { ZERO_TIME.to_string() } else { finished },
+                "Health": {"Status": "", "FailingStreak": 0, "Log": null},
+                "CheckpointedAt": ZERO_TIME,
+                "RestoredAt": ZERO_TIME,
+            },
+            "Image": rec.image_id,
+            "ImageName": c.image_name,
+            "Rootfs": "",
+            "Pod": "",
+            "ResolvConfPath": ud.join("resolv.conf"),
+            "HostnamePath": ud.join("hostname"),
+            "HostsPath": ud.join("hosts"),
+            "StaticDir": ud,
+            "OCIConfigPath": ud.join("config.json"),
+            "OCIRuntime": c.runtime,
+            "ConmonPidFile": self.rundir(&id).join("monitor.pid"),
+            "PidFile": self.rundir(&id).join("pidfile"),
+            "Name": rec.name,
+            "RestartCount": rec.restarts,
+            "Driver": self.cfg.storage_driver,
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "EffectiveCaps": caps,
+            "BoundingCaps": caps,
+            "ExecIDs": [],
+            "GraphDriver": {"Name": self.cfg.storage_driver, "Data": gdata},
+            "Mounts": [],
+            "Dependencies": [],
+            "NetworkSettings": {
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "MacAddress": "", "Bridge": "", "SandboxID": "", "HairpinMode": false,
+                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+                "SandboxKey": "",
+            },
+            "Namespace": "",
+            "IsInfra": false,
+            "IsService": false,
+            "Config": {
+                "Hostname": c.hostname,
+                "Domainname": "",
+                "User": c.user,
+                "AttachStdin": false,
+                "AttachStdout": false,
+                "AttachStderr": false,
+                "Tty": c.tty,
+                "OpenStdin": c.interactive,
+                "StdinOnce": false,
+                "Env": c.env,
+                "Cmd": cmd,
+                "Image": c.image_name,
+                "Volumes": null,
+                "WorkingDir": c.workdir,
+                "Entrypoint": entrypoint,
+                "OnBuild": null,
+                "Labels": labels,
+                "Annotations": {"io.container.manager": "berth", "org.opencontainers.image.stopSignal": c.stop_signal.to_string()},
+                "StopSignal": c.stop_signal,
+                "HealthcheckOnFailureAction": "none",
+                "CreateCommand": c.create_command,
+                "Umask": "0022",
+                "Timeout": 0,
+                "StopTimeout": c.stop_timeout,
+                "Passwd": true,
+                "sdNotifyMode": "container",
+            },
+            "HostConfig": {
+                "Binds": [],
+                "CgroupManager": "cgroupfs",
+                "CgroupMode": "private",
+                "ContainerIDFile": "",
+                "LogConfig": {"Type": "k8s-file", "Config": null, "Path": ud.join("ctr.log"), "Tag": "", "Size": "0B"},
+                "NetworkMode": if c.network == "host" { "host" } else { "none" },
+                "PortBindings": {},
+                "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+                "AutoRemove": c.auto_remove,
+                "VolumeDriver": "",
+                "VolumesFrom": null,
+                "CapAdd": c.cap_add,
+                "CapDrop": c.cap_drop,
+                "Dns": [], "DnsOptions": [], "DnsSearch": [],
+                "ExtraHosts": [],
+                "GroupAdd": [],
+                "IpcMode": "shareable",
+                "Cgroup": "",
+                "Cgroups": "default",
+                "Links": null,
+                "OomScoreAdj": 0,
+                "PidMode": "private",
+                "Privileged": c.privileged,
+                "PublishAllPorts": false,
+                "ReadonlyRootfs": c.read_only,
+                "SecurityOpt": [],
+                "Tmpfs": {},
+                "UTSMode": "private",
+                "UsernsMode": "",
+                "ShmSize": 65536000,
+                "Runtime": "oci",
+                "ConsoleSize": [0, 0],
+                "Isolation": "",
+                "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+                "CgroupParent": "",
+                "BlkioWeight": 0,
+                "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+                "CpusetCpus": "", "CpusetMems": "",
+                "Devices": [],
+                "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": 0,
+                "OomKillDisable": false,
+                "PidsLimit": 2048,
+                "Ulimits": ulimits,
+                "CookieName": "",
+                "Init": c.init,
+            },
+        }))
+    }
+
+    /// `top`: the container's processes, as `ps` with Podman's default columns.
+    pub fn container_top(&self, key: &str) -> Result<Vec<Vec<String>>> {
+        let id = self.lookup_container(key)?;
+        let rec = self.record(&id)?;
+        let (st, _, _) = self.live_state(&rec);
+        if st != state::RUNNING && st != state::PAUSED {
+            return Err(Error::InvalidState(
+                id,
+                display_state(&st).into(),
+                "top can only be used on running containers: container state improper",
+            ));
+        }
+        let pids = cgroup_pids(&format!("berth/berth-{id}"));
+        let rootfs = self.store.container_rootfs(&id);
+        let passwd = resolve_in_root(&rootfs, "/etc/passwd")
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let user_of = |uid: &str| {
+            passwd
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[2] == uid)
+                .map(|f| f[0].to_string())
+                .unwrap_or_else(|| uid.to_string())
+        };
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+            .unwrap_or(0.0);
+        let mut rows = vec![[
+            "USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()];
+        let mut ns_of: BTreeMap<i32, String> = BTreeMap::new();
+        let mut procs = Vec::new();
+        for pid in pids {
+            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .map(|v| v.split_whitespace().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            };
+            let nspid = field("NSpid:")
+                .last()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let uid = field("Uid:")
+                .get(1)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            ns_of.insert(pid, nspid.clone());
+            let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let ppid: i32 = f.get(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+            let tty_nr: i64 = f.get(4).and_then(|x| x.parse().ok()).unwrap_or(0);
+            let utime: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+            let stime: f64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+            let start: f64 = f.get(19).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+            let elapsed = (uptime - start / hz).max(0.0);
+            let cpu_secs = (utime + stime) / hz;
+            let pcpu = if elapsed > 0.0 {
+                cpu_secs / elapsed * 100.0
+            } else {
+                0.0
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = cmdline
+                .split(|b| *b == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let tty = if tty_nr == 0 {
+                "?".to_string()
+            } else {
+                format!("pts/{}", (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00))
+            };
+            let t = cpu_secs as u64;
+            procs.push((
+                pid,
+                ppid,
+                vec![
+                    user_of(&uid),
+                    nspid,
+                    String::new(),
+                    format!("{pcpu:.3}"),
+                    go_duration(elapsed),
+                    tty,
+                    format!("{}h{}m{}s", t / 3600, (t / 60) % 60, t % 60)
+                        .trim_start_matches("0h")
+                        .trim_start_matches("0m")
+                        .to_string(),
+                    cmd,
+                ],
+            ));
+        }
+        for (_, ppid, mut row) in procs {
+            row[2] = ns_of.get(&ppid).cloned().unwrap_or_else(|| "0".into());
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// Go's time.Duration formatting with sub-second precision, as Podman's ELAPSED column.
+fn go_duration(secs: f64) -> String {
+    let total = secs.max(0.0);
+    let h = (total / 3600.0) as u64;
+    let m = ((total % 3600.0) / 60.0) as u64;
+    let s = total % 60.0;
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(
+        format!("{s:.9}")
+            .trim_end_matches('0')
+            .trim_end_matches('.'),
+    );
+    out.push('s');
+    out
+}
+
+/// PIDs in the container's cgroup, from whichever hierarchy lists them.
+fn cgroup_pids(rel: &str) -> Vec<i32> {
+    for base in [
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/cpu",
+        "/sys/fs/cgroup/systemd",
+        "/sys/fs/cgroup",
+    ] {
+        let p = format!("{base}/{rel}/cgroup.procs");
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            let mut v: Vec<i32> = s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            v.sort();
+            return v;
+        }
+    }
+    Vec::new()
+}

@@ -1,0 +1,242 @@
+//! Records kept in the state database and the option/report structs of the Engine.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+pub struct ImageRecord {
+    /// Hex ID (sha256 of the config), without "sha256:".
+    pub id: String,
+    /// Manifest digest ("sha256:..."), or the config digest when there is no manifest.
+    pub digest: String,
+    pub config: Vec<u8>,
+    pub manifest: Option<Vec<u8>>,
+    /// Chain IDs, bottom to top.
+    pub layers: Vec<String>,
+    pub size: u64,
+    /// Unix seconds of the image's `created`.
+    pub created: i64,
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    /// Unix nanoseconds.
+    pub created: i64,
+    pub config: ContainerConfig,
+    pub state: String,
+    pub pid: i32,
+    pub monitor_pid: i32,
+    pub exit_code: i32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub restarts: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// What `create` records about a container (the resolved create options).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerConfig {
+    /// The image as the user named it (normalized), or its ID.
+    pub image_name: String,
+    /// The user's command (empty: the image's Cmd).
+    pub command: Vec<String>,
+    /// The user's --entrypoint (None: the image's).
+    pub entrypoint: Option<Vec<String>>,
+    /// The final argv: entrypoint + command.
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub user: String,
+    pub hostname: String,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub init: bool,
+    pub stop_signal: i32,
+    pub stop_timeout: u32,
+    pub ulimits: Vec<Ulimit>,
+    /// "none" or "host".
+    pub network: String,
+    pub auto_remove: bool,
+    pub create_command: Vec<String>,
+    /// The OCI runtime chosen at create time.
+    pub runtime: String,
+    pub storage_driver: String,
+    /// Set once the runtime has created the container (`init`).
+    pub initialized: bool,
+}
+
+/// Container states, as Podman names them.
+pub mod state {
+    pub const CONFIGURED: &str = "configured";
+    pub const CREATED: &str = "created";
+    pub const RUNNING: &str = "running";
+    pub const PAUSED: &str = "paused";
+    pub const STOPPED: &str = "stopped";
+    pub const EXITED: &str = "exited";
+    pub const REMOVING: &str = "removing";
+}
+
+/// Options of `create` / `run` as the CLI collects them.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub image: String,
+    pub name: Option<String>,
+    pub command: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub init: bool,
+    pub stop_signal: Option<i32>,
+    pub stop_timeout: Option<u32>,
+    pub ulimits: Vec<Ulimit>,
+    pub network: String,
+    pub auto_remove: bool,
+    pub create_command: Vec<String>,
+}
+
+/// One row of `ps`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PsEntry {
+    #[serde(rename = "AutoRemove")]
+    pub auto_remove: bool,
+    #[serde(rename = "Command")]
+    pub command: Vec<String>,
+    #[serde(rename = "CreatedAt")]
+    pub created_at: String,
+    #[serde(rename = "Exited")]
+    pub exited: bool,
+    #[serde(rename = "ExitedAt")]
+    pub exited_at: i64,
+    #[serde(rename = "ExitCode")]
+    pub exit_code: i32,
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Image")]
+    pub image: String,
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    #[serde(rename = "IsInfra")]
+    pub is_infra: bool,
+    #[serde(rename = "Labels")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(rename = "Mounts")]
+    pub mounts: Vec<String>,
+    #[serde(rename = "Names")]
+    pub names: Vec<String>,
+    #[serde(rename = "Namespaces")]
+    pub namespaces: BTreeMap<String, String>,
+    #[serde(rename = "Networks")]
+    pub networks: Vec<String>,
+    #[serde(rename = "Pid")]
+    pub pid: i32,
+    #[serde(rename = "Pod")]
+    pub pod: String,
+    #[serde(rename = "PodName")]
+    pub pod_name: String,
+    #[serde(rename = "Ports")]
+    pub ports: Option<Vec<String>>,
+    #[serde(rename = "Size")]
+    pub size: Option<u64>,
+    #[serde(rename = "StartedAt")]
+    pub started_at: i64,
+    #[serde(rename = "State")]
+    pub state: String,
+    #[serde(rename = "Status")]
+    pub status: String,
+    #[serde(rename = "Created")]
+    pub created: i64,
+}
+
+/// One row of `images`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSummary {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "ParentId")]
+    pub parent_id: String,
+    #[serde(rename = "RepoTags")]
+    pub repo_tags: Option<Vec<String>>,
+    #[serde(rename = "RepoDigests")]
+    pub repo_digests: Vec<String>,
+    #[serde(rename = "Size")]
+    pub size: u64,
+    #[serde(rename = "SharedSize")]
+    pub shared_size: u64,
+    #[serde(rename = "VirtualSize")]
+    pub virtual_size: u64,
+    #[serde(rename = "Labels")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(rename = "Containers")]
+    pub containers: u32,
+    #[serde(rename = "Names")]
+    pub names: Vec<String>,
+    #[serde(rename = "Digest")]
+    pub digest: String,
+    #[serde(rename = "History")]
+    pub history: Vec<String>,
+    #[serde(rename = "Created")]
+    pub created: i64,
+    #[serde(rename = "CreatedAt")]
+    pub created_at: String,
+}
+
+/// A line of a container's log.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub time: chrono::DateTime<chrono::FixedOffset>,
+    pub stream: String,
+    pub partial: bool,
+    pub text: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub follow: bool,
+    pub tail: Option<usize>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub detach: bool,
+    pub privileged: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PsOptions {
+    pub all: bool,
+    pub filters: Vec<(String, String)>,
+}
