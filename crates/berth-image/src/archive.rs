@@ -118,10 +118,10 @@ fn extract(archive: &Path, dest: &Path) -> Result<HashMap<PathBuf, Link>> {
 
     let mut links = HashMap::new();
     let mut at = "at its start".to_string();
-    let damaged = |at: &str, source| ImageError::ArchiveDamaged {
+    let damaged = |at: &str, err| ImageError::ArchiveDamaged {
         archive: archive.to_path_buf(),
         at: at.to_string(),
-        source,
+        err,
     };
     let mut tar = tar::Archive::new(reader);
     for entry in tar.entries().map_err(|e| damaged(&at, e))? {
@@ -154,6 +154,7 @@ fn extract(archive: &Path, dest: &Path) -> Result<HashMap<PathBuf, Link>> {
                     .map_err(|e| damaged(&format!("in member {member}"), e))?;
                 if got != expected {
                     return Err(ImageError::Truncated {
+                        archive: archive.to_path_buf(),
                         member,
                         expected,
                         got,
@@ -182,6 +183,8 @@ fn extract(archive: &Path, dest: &Path) -> Result<HashMap<PathBuf, Link>> {
             _ => {}
         }
     }
+    // Read to the end so that a compressed archive's checksum is verified too.
+    io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| damaged("at its end", e))?;
     Ok(links)
 }
 
@@ -324,9 +327,9 @@ fn push_components(stack: &mut Vec<PathBuf>, p: &Path) {
 }
 
 fn parse_json<T: DeserializeOwned>(member: &str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|source| ImageError::InvalidJson {
+    serde_json::from_slice(bytes).map_err(|err| ImageError::InvalidJson {
         member: member.to_string(),
-        source,
+        err,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The one error type of this crate: every message names the archive member, blob,
-//! reference or change it is about.
+//! reference or change it is about, and carries its cause in the message itself (no
+//! `source()` chain, so `{:#}` printing does not repeat the cause).
 
 use std::io;
 use std::path::PathBuf;
@@ -11,27 +12,26 @@ pub type Result<T> = std::result::Result<T, ImageError>;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// A file-system operation outside the archive format itself failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {err}", path.display())]
     Io {
         op: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        err: io::Error,
     },
 
     /// The tar stream itself is damaged (bad header, corrupt compression).
-    #[error("reading archive {}: damaged {at}: {source}", archive.display())]
+    #[error("reading archive {}: damaged {at}: {err}", archive.display())]
     ArchiveDamaged {
         archive: PathBuf,
         /// Where: `in member X`, `after member X` or `at its start`.
         at: String,
-        #[source]
-        source: io::Error,
+        err: io::Error,
     },
 
     /// A member's content ends before the size its header announced.
-    #[error("archive member {member} is truncated ({got} of {expected} bytes)")]
+    #[error("reading archive {}: member {member} is truncated ({got} of {expected} bytes)", archive.display())]
     Truncated {
+        archive: PathBuf,
         member: String,
         expected: u64,
         got: u64,
@@ -46,11 +46,10 @@ pub enum ImageError {
     MissingMember { member: String },
 
     /// A JSON member does not parse or does not have the expected shape.
-    #[error("archive member {member} is not valid: {source}")]
+    #[error("archive member {member} is not valid: {err}")]
     InvalidJson {
         member: String,
-        #[source]
-        source: serde_json::Error,
+        err: serde_json::Error,
     },
 
     /// A blob's content does not hash to the digest it is stored under.
@@ -113,11 +112,10 @@ pub enum ImageError {
     InvalidChange { change: String, reason: String },
 
     /// Serializing an image document failed.
-    #[error("serializing {what}: {source}")]
+    #[error("serializing {what}: {err}")]
     Serialize {
         what: &'static str,
-        #[source]
-        source: serde_json::Error,
+        err: serde_json::Error,
     },
 }
 
@@ -126,7 +124,7 @@ impl ImageError {
         ImageError::Io {
             op,
             path: path.into(),
-            source,
+            err: source,
         }
     }
 

@@ -85,9 +85,9 @@ impl ImageConfig {
 
     /// The config as Go would marshal it: the bytes to store and hash for a new image.
     pub fn to_json_bytes(&self) -> Result<Vec<u8>> {
-        to_go_json(self).map_err(|source| ImageError::Serialize {
+        to_go_json(self).map_err(|err| ImageError::Serialize {
             what: "image config",
-            source,
+            err,
         })
     }
 }

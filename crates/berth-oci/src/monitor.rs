@@ -269,7 +269,10 @@ fn run(cfg: &MonitorConfig, sync: &mut File) -> Result<(), String> {
     let console = if cfg.terminal {
         let _ = std::fs::remove_file("console.sock");
         let l = UnixListener::bind("console.sock").map_err(|e| format!("console socket: {e}"))?;
-        cmd.args(["--console-socket", "console.sock"]);
+        // runc resolves the path after entering the bundle; this absolute path is short
+        // enough for sun_path wherever the run directory is.
+        cmd.arg("--console-socket")
+            .arg(format!("/proc/{}/cwd/console.sock", std::process::id()));
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

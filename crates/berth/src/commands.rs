@@ -2,7 +2,7 @@
 
 use crate::attach::{self, End, Session};
 use crate::cli::*;
-use crate::format::{pretty_json, print_each, print_rows};
+use crate::format::{json_indent, print_each, print_rows};
 use crate::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use libberth::types::{CreateOptions, ExecOptions, LogOptions, PsEntry, PsOptions, Ulimit};
@@ -754,8 +754,18 @@ fn ps(e: &dyn Engine, a: PsArgs) -> Result<i32> {
         all: a.all || a.last.is_some() || a.latest,
         filters,
     })?;
+    // -l / -n N: the newest containers, then shown in the order asked for.
+    let keep = if a.latest {
+        Some(1)
+    } else {
+        a.last.filter(|n| *n >= 0).map(|n| n as usize)
+    };
+    if let Some(n) = keep {
+        rows.sort_by_key(|x| std::cmp::Reverse(x.created));
+        rows.truncate(n);
+    }
     match a.sort.as_str() {
-        "created" | "runningfor" => rows.sort_by_key(|x| std::cmp::Reverse(x.created)),
+        "created" | "runningfor" => rows.sort_by_key(|x| x.created),
         "id" => rows.sort_by(|x, y| x.id.cmp(&y.id)),
         "image" => rows.sort_by(|x, y| x.image.cmp(&y.image)),
         "names" => rows.sort_by(|x, y| x.names.cmp(&y.names)),
@@ -763,13 +773,6 @@ fn ps(e: &dyn Engine, a: PsArgs) -> Result<i32> {
         "status" => rows.sort_by(|x, y| x.state.cmp(&y.state)),
         "size" => {}
         other => bail!("invalid option for --sort, options are: command, created, id, image, names, runningfor, size, or status: {other}"),
-    }
-    if a.latest {
-        rows.truncate(1);
-    } else if let Some(n) = a.last {
-        if n >= 0 {
-            rows.truncate(n as usize);
-        }
     }
     if a.quiet {
         for r in &rows {
@@ -781,7 +784,7 @@ fn ps(e: &dyn Engine, a: PsArgs) -> Result<i32> {
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into()
     });
     if format == "json" {
-        println!("{}", pretty_json(&rows));
+        println!("{}", json_indent(&rows, 2));
         return Ok(0);
     }
     let vals: Vec<Value> = rows
@@ -808,6 +811,15 @@ fn image_header(f: &str) -> Option<&'static str> {
 }
 
 fn images(e: &dyn Engine, a: ImagesArgs) -> Result<i32> {
+    if !matches!(
+        a.sort.as_str(),
+        "created" | "id" | "repository" | "size" | "tag"
+    ) {
+        bail!(
+            "invalid option for --sort, options are: created, id, repository, size, or tag: {}",
+            a.sort
+        );
+    }
     let mut list = e.image_list(a.all)?;
     if let Some(name) = &a.name {
         let id = e
@@ -850,7 +862,7 @@ fn images(e: &dyn Engine, a: ImagesArgs) -> Result<i32> {
         return Ok(0);
     }
     if a.format.as_deref() == Some("json") {
-        println!("{}", pretty_json(&list));
+        println!("{}", json_indent(&list, 4));
         return Ok(0);
     }
     // One row per name, as Podman prints them.
@@ -869,6 +881,7 @@ fn images(e: &dyn Engine, a: ImagesArgs) -> Result<i32> {
                 .collect()
         };
         for (repo, tag) in names {
+            let key = (repo.clone(), tag.clone(), i.id.clone(), i.size);
             let mut v = serde_json::to_value(i)?;
             let o = v.as_object_mut().expect("image summary is an object");
             o.insert("Repository".into(), json!(repo));
@@ -889,9 +902,18 @@ fn images(e: &dyn Engine, a: ImagesArgs) -> Result<i32> {
             o.insert("CreatedAt".into(), json!(i.created_at));
             o.insert("Size".into(), json!(libberth::human::size(i.size)));
             o.insert("ReadOnly".into(), json!(false));
-            rows.push(v);
+            rows.push((key, v));
         }
     }
+    // The list comes newest first ("created"); the other orders keep that among equals.
+    match a.sort.as_str() {
+        "repository" => rows.sort_by(|x, y| x.0 .0.cmp(&y.0 .0)),
+        "tag" => rows.sort_by(|x, y| x.0 .1.cmp(&y.0 .1)),
+        "id" => rows.sort_by(|x, y| x.0 .2.cmp(&y.0 .2)),
+        "size" => rows.sort_by_key(|x| x.0 .3),
+        _ => {}
+    }
+    let rows: Vec<Value> = rows.into_iter().map(|(_, v)| v).collect();
     let format = a.format.clone().unwrap_or_else(|| {
         if a.digests {
             "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Created}}\t{{.Size}}".into()
@@ -968,7 +990,7 @@ fn inspect(e: &dyn Engine, a: InspectArgs, default_kind: &str) -> Result<i32> {
     }
     match &a.format {
         Some(f) if f != "json" => print_each(f, &items)?,
-        _ => println!("{}", pretty_json(&items)),
+        _ => println!("{}", json_indent(&items, 5)),
     }
     match errors.pop() {
         Some(last) => {
@@ -1032,11 +1054,32 @@ fn input_file(path: Option<&str>) -> Result<(PathBuf, Option<TempFile>)> {
             if attach::is_tty(0) {
                 bail!("cannot read from terminal: use the -i flag or redirect input");
             }
-            let tmp = std::env::temp_dir().join(format!("berth-stdin-{}", std::process::id()));
-            let mut f = std::fs::File::create(&tmp)
-                .context("creating a temporary file for standard input")?;
+            // A new file only (O_EXCL, never through a planted symlink), private to us.
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut n = 0u32;
+            let (tmp, mut f) = loop {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
+                let tmp = std::env::temp_dir()
+                    .join(format!("berth-stdin-{}-{nanos:x}-{n}", std::process::id()));
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp)
+                {
+                    Ok(f) => break (tmp, f),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                    Err(e) => {
+                        return Err(e).context("creating a temporary file for standard input")
+                    }
+                }
+            };
+            let guard = TempFile(tmp.clone());
             std::io::copy(&mut std::io::stdin(), &mut f).context("reading standard input")?;
-            Ok((tmp.clone(), Some(TempFile(tmp))))
+            Ok((tmp, Some(guard)))
         }
     }
 }
@@ -1052,7 +1095,7 @@ impl Drop for TempFile {
 fn info(e: &dyn Engine, f: &FormatArg) -> Result<i32> {
     let v = e.info()?;
     match f.format.as_deref() {
-        None | Some("json") if f.format.is_some() => println!("{}", pretty_json(&v)),
+        None | Some("json") if f.format.is_some() => println!("{}", json_indent(&v, 4)),
         Some(t) => print_each(t, &[v])?,
         None => print_yaml(&v, 0),
     }
@@ -1092,7 +1135,7 @@ fn scalar(v: &Value) -> String {
 fn version(f: &FormatArg) -> Result<i32> {
     let v = libberth::engine::version_json();
     match f.format.as_deref() {
-        Some("json") => println!("{}", pretty_json(&json!({"Client": v}))),
+        Some("json") => println!("{}", json_indent(&json!({"Client": v}), 4)),
         Some(t) => print_each(t, &[json!({"Client": v, "Version": v["Version"]})])?,
         None => {
             println!("Version:      {}", v["Version"].as_str().unwrap_or(""));

@@ -7,10 +7,12 @@ use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
 
-/// JSON with 4-space indentation, as Podman's `json.MarshalIndent(v, "", "    ")`.
-pub fn pretty_json<S: Serialize>(v: &S) -> String {
+/// JSON indented as Podman indents it; the width differs by command (inspect: 5 spaces,
+/// images: 4, ps: 2), so callers say which.
+pub fn json_indent<S: Serialize>(v: &S, indent: usize) -> String {
     let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let spaces = " ".repeat(indent);
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(spaces.as_bytes());
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
     let _ = v.serialize(&mut ser);
     String::from_utf8(buf).unwrap_or_default()
@@ -154,7 +156,7 @@ pub fn print_rows(
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if format == "json" || format == "{{json .}}" && rows.is_empty() {
-        writeln!(out, "{}", pretty_json(&rows))?;
+        writeln!(out, "{}", json_indent(&rows, 4))?;
         return Ok(());
     }
     let (is_table, body) = match format.strip_prefix("table") {

@@ -58,7 +58,15 @@ fn main() {
             } else {
                 125
             };
-            let msg = format!("{e:#}");
+            // The message and each cause not already spelled out in it.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
             if !msg.is_empty() {
                 eprintln!("Error: {msg}");
             }

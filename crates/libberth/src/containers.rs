@@ -388,10 +388,7 @@ impl LocalEngine {
         if !env.iter().any(|e| env_key(e) == "PATH") {
             env.insert(0, DEFAULT_PATH.to_string());
         }
-        let mut extra = vec!["container=podman".to_string()];
-        if o.tty {
-            extra.push("TERM=xterm".to_string());
-        }
+        let extra = vec!["TERM=xterm".to_string(), "container=podman".to_string()];
         merge_env(&mut env, &extra);
         merge_env(&mut env, &o.env);
         let entrypoint = o
@@ -880,6 +877,12 @@ impl LocalEngine {
             l.remove_file();
             return Ok(());
         };
+        // A monitor's cleanup can arrive after the container was already stopped and started
+        // again (restart): then another, live monitor owns it and there is nothing to do.
+        let ppid = nix::unistd::getppid().as_raw();
+        if rec.monitor_pid > 0 && rec.monitor_pid != ppid && is_alive(rec.monitor_pid) {
+            return Ok(());
+        }
         if matches!(
             rec.state.as_str(),
             state::RUNNING | state::PAUSED | state::CREATED
@@ -1165,7 +1168,8 @@ impl LocalEngine {
     /// `container prune`: removes every container that is not running.
     pub fn container_prune(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for rec in self.db().containers()? {
+        let recs = self.db().containers()?;
+        for rec in recs {
             let (st, _, _) = self.live_state(&rec);
             if matches!(st.as_str(), state::RUNNING | state::PAUSED) {
                 continue;

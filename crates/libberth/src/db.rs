@@ -53,16 +53,38 @@ impl Db {
     pub fn open(root: &Path) -> Result<Db> {
         let conn = Connection::open(root.join("berth.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching to WAL and creating the schema take locks that SQLite's busy handler
+        // does not always wait for when many processes open a new database at once.
+        let mut tries = 0;
+        loop {
+            match Self::init(&conn) {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 600 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10 + tries % 20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Db { conn })
+    }
+
+    fn init(conn: &Connection) -> rusqlite::Result<()> {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version < 1 {
-            let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "user_version", 1)?;
             tx.commit()?;
         }
-        Ok(Db { conn })
+        Ok(())
     }
 
     /// Runs `f` in an immediate (write) transaction.

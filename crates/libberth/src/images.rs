@@ -52,8 +52,21 @@ fn created_unix(config: &Value) -> i64 {
 }
 
 impl LocalEngine {
+    /// The storage-wide lock that orders storing images against deleting them: a layer
+    /// found already stored (and so not extracted again) cannot be deleted by a
+    /// concurrent `rmi` before the image using it is recorded. A file in the storage
+    /// root, kept between runs.
+    pub(crate) fn storage_lock(&self) -> Result<crate::lock::Lock> {
+        crate::lock::Lock::acquire(self.store.root(), "layers")
+    }
+
     /// Finds an image by ID, ID prefix, or name (short names as Podman resolves them locally).
     pub fn lookup_image(&self, key: &str) -> Result<ImageRecord> {
+        self.lookup_image_name(key).map(|(img, _)| img)
+    }
+
+    /// [`Self::lookup_image`], also returning the name `key` resolved to (`None` for an ID).
+    fn lookup_image_name(&self, key: &str) -> Result<(ImageRecord, Option<String>)> {
         let db = self.db();
         let not_found = || Error::NoSuchImage(key.to_string());
         let hexkey = key.strip_prefix("sha256:").unwrap_or(key);
@@ -61,7 +74,7 @@ impl LocalEngine {
         {
             let ids = db.image_ids_with_prefix(hexkey)?;
             if ids.len() == 1 {
-                return db.image(&ids[0])?.ok_or_else(not_found);
+                return Ok((db.image(&ids[0])?.ok_or_else(not_found)?, None));
             }
             if ids.len() > 1 {
                 return Err(Error::InvalidArg(format!(
@@ -85,31 +98,36 @@ impl LocalEngine {
             candidates.push(format!("localhost/{tagged}"));
             for c in &candidates {
                 if let Some(id) = db.image_by_name(c)? {
-                    return db.image(&id)?.ok_or_else(not_found);
+                    return Ok((db.image(&id)?.ok_or_else(not_found)?, Some(c.clone())));
                 }
             }
             let suffix = format!("/{tagged}");
             let mut st = db.conn().prepare_cached(
-                "SELECT image_id FROM image_names WHERE name LIKE ?1 ORDER BY seq",
+                "SELECT name, image_id FROM image_names WHERE name LIKE ?1 ESCAPE '\\' ORDER BY seq",
             )?;
-            let pattern = format!("%{}", suffix.replace('%', "\\%").replace('_', "\\_"));
-            let ids: Vec<String> = st
-                .query_map([pattern], |r| r.get(0))?
+            let pattern = format!(
+                "%{}",
+                suffix
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            let hits: Vec<(String, String)> = st
+                .query_map([pattern], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<std::result::Result<_, _>>()?;
-            if let Some(id) = ids.first() {
-                return db.image(id)?.ok_or_else(not_found);
+            // LIKE is case-insensitive for ASCII: keep exact suffix matches only.
+            if let Some((name, id)) = hits.into_iter().find(|(n, _)| n.ends_with(&suffix)) {
+                return Ok((db.image(&id)?.ok_or_else(not_found)?, Some(name)));
             }
             return Err(not_found());
         }
         if let Some(id) = db.image_by_name(&full)? {
-            return db.image(&id)?.ok_or_else(not_found);
+            return Ok((db.image(&id)?.ok_or_else(not_found)?, Some(full)));
         }
         if !key.contains('.') && !key.starts_with("localhost/") {
-            if let Some(id) = db.image_by_name(&format!(
-                "localhost/{}",
-                full.trim_start_matches("docker.io/")
-            ))? {
-                return db.image(&id)?.ok_or_else(not_found);
+            let local = format!("localhost/{}", full.trim_start_matches("docker.io/"));
+            if let Some(id) = db.image_by_name(&local)? {
+                return Ok((db.image(&id)?.ok_or_else(not_found)?, Some(local)));
             }
         }
         Err(not_found())
@@ -240,6 +258,7 @@ impl LocalEngine {
         let images = berth_image::open_archive(path, work)?;
         let mut loaded = Vec::new();
         for img in images {
+            let _lock = self.storage_lock()?;
             let layers: Vec<(std::path::PathBuf, String)> = img
                 .layers
                 .iter()
@@ -273,6 +292,7 @@ impl LocalEngine {
     ) -> Result<String> {
         let name = reference.map(berth_image::normalize_name).transpose()?;
         let f = std::fs::File::open(path).ctx(|| format!("opening {}", path.display()))?;
+        let _lock = self.storage_lock()?;
         let info =
             self.store
                 .apply_layer(None, std::io::BufReader::with_capacity(256 * 1024, f), None)?;
@@ -370,7 +390,9 @@ impl LocalEngine {
             .map(|c| self.store.layer_diff_dir(c).to_string_lossy().into_owned())
             .collect();
         let mut gdata = serde_json::Map::new();
-        if let Some((top, rest)) = lower.split_first() {
+        // vfs layers are whole copies, not a stack: Podman reports no data for them.
+        let stacked = self.store.driver() == berth_storage::Driver::Overlay;
+        if let (true, Some((top, rest))) = (stacked, lower.split_first()) {
             if !rest.is_empty() {
                 gdata.insert("LowerDir".into(), json!(rest.join(":")));
             }
@@ -381,14 +403,19 @@ impl LocalEngine {
             .iter()
             .map(|n| format!("{}@{}", repo_of(n), i.digest))
             .collect();
-        let labels = config["config"]["Labels"].clone();
+        // Podman: the config's comment, else the first history entry's (set by import).
+        let comment = config["comment"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .or_else(|| config["history"][0]["comment"].as_str())
+            .unwrap_or("");
         Ok(json!({
             "Id": i.id,
             "Digest": i.digest,
             "RepoTags": i.names,
             "RepoDigests": repo_digests,
             "Parent": "",
-            "Comment": config["comment"].as_str().unwrap_or(""),
+            "Comment": comment,
             "Created": config["created"],
             "Config": config["config"],
             "Version": config["docker_version"].as_str().unwrap_or(""),
@@ -397,9 +424,12 @@ impl LocalEngine {
             "Os": config["os"],
             "Size": i.size,
             "VirtualSize": i.size,
-            "GraphDriver": {"Name": self.cfg.storage_driver, "Data": gdata},
+            "GraphDriver": {
+                "Name": self.cfg.storage_driver,
+                "Data": if gdata.is_empty() { Value::Null } else { Value::Object(gdata) },
+            },
             "RootFS": {"Type": "layers", "Layers": config["rootfs"]["diff_ids"]},
-            "Labels": if labels.is_null() { json!({}) } else { labels },
+            "Labels": config["config"]["Labels"],
             "Annotations": {},
             "ManifestType": mtype,
             "User": config["config"]["User"].as_str().unwrap_or(""),
@@ -434,12 +464,7 @@ impl LocalEngine {
                 .find(|x| **x == full || **x == format!("localhost/{n}"));
             match hit {
                 Some(h) => remove.push(h.clone()),
-                None => {
-                    return Err(Error::InvalidArg(format!(
-                        "{n}: tag not known: image {} has no such name",
-                        &img.id[..12]
-                    )))
-                }
+                None => return Err(Error::InvalidArg(format!("{full}: tag not known"))),
             }
         }
         if names.is_empty() {
@@ -466,6 +491,10 @@ impl LocalEngine {
 
     /// Removes an image by ID (names and unused layers). Containers must be gone already.
     fn delete_image(&self, id: &str) -> Result<()> {
+        let _lock = self.storage_lock()?;
+        if let Some(c) = self.containers_using(id)?.first() {
+            return Err(Error::ImageInUse(id.to_string(), c.clone()));
+        }
         let layers = {
             let mut db = self.db();
             let img = db
@@ -516,19 +545,11 @@ impl LocalEngine {
     }
 
     fn rmi_one(&self, key: &str, force: bool, by_id: bool, report: &mut RmiReport) -> Result<()> {
-        let img = self.lookup_image(key)?;
-        let hexkey = key.strip_prefix("sha256:").unwrap_or(key);
-        let by_id = by_id || img.id.starts_with(hexkey);
+        let (img, matched) = self.lookup_image_name(key)?;
+        let by_id = by_id || matched.is_none();
         let users = self.containers_using(&img.id)?;
         // A name of an image with other names is only untagged.
-        if !by_id && img.names.len() > 1 {
-            let full = berth_image::normalize_name(key)?;
-            let name = img
-                .names
-                .iter()
-                .find(|n| **n == full)
-                .cloned()
-                .unwrap_or_else(|| img.names[0].clone());
+        if let (false, Some(name), true) = (by_id, matched, img.names.len() > 1) {
             self.untag(&img.id, std::slice::from_ref(&name))?;
             report.untagged.push(name);
             return Ok(());
@@ -563,11 +584,17 @@ impl LocalEngine {
             .into_iter()
             .map(|c| c.image_id)
             .collect();
-        for img in self.db().images()? {
+        // Bound first: the database guard must not live across delete_image.
+        let images = self.db().images()?;
+        for img in images {
             if used.contains(&img.id) || (!all && !img.names.is_empty()) {
                 continue;
             }
-            self.delete_image(&img.id)?;
+            match self.delete_image(&img.id) {
+                // A container made meanwhile uses it: not prunable any more.
+                Err(Error::ImageInUse(..)) => continue,
+                r => r?,
+            }
             removed.push(img.id);
         }
         Ok(removed)

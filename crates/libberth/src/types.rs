@@ -119,6 +119,18 @@ pub struct CreateOptions {
     pub create_command: Vec<String>,
 }
 
+/// Podman prints an empty label map as `null`.
+fn null_if_empty<S: serde::Serializer>(
+    m: &BTreeMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    if m.is_empty() {
+        s.serialize_none()
+    } else {
+        m.serialize(s)
+    }
+}
+
 /// One row of `ps`.
 #[derive(Debug, Clone, Serialize)]
 pub struct PsEntry {
@@ -142,7 +154,7 @@ pub struct PsEntry {
     pub image_id: String,
     #[serde(rename = "IsInfra")]
     pub is_infra: bool,
-    #[serde(rename = "Labels")]
+    #[serde(rename = "Labels", serialize_with = "null_if_empty")]
     pub labels: BTreeMap<String, String>,
     #[serde(rename = "Mounts")]
     pub mounts: Vec<String>,

@@ -13,9 +13,15 @@ pub const BUSYBOX: &str = "localhost/berth-test/busybox:latest";
 pub fn images() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("images-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("images-{}", std::process::id()));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mkimages.sh");
-        let st = Command::new("bash").arg(&script).arg(&dir).stdout(Stdio::null()).status().expect("running mkimages.sh");
+        let st = Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running mkimages.sh");
         assert!(st.success(), "mkimages.sh failed");
         dir
     })
@@ -54,13 +60,23 @@ impl Env {
         std::fs::create_dir_all(&base).unwrap();
         let dir = base.join(format!("env-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).unwrap();
-        Env { root: dir.join("root"), runroot: dir.join("run"), dir, driver }
+        Env {
+            root: dir.join("root"),
+            runroot: dir.join("run"),
+            dir,
+            driver,
+        }
     }
 
     /// A berth command with this environment's global flags.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot).arg("--storage-driver").arg(self.driver);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .arg("--storage-driver")
+            .arg(self.driver);
         c.stdin(Stdio::null());
         c
     }
@@ -72,20 +88,32 @@ impl Env {
     /// Runs berth and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);
-        assert_eq!(r.code, 0, "berth {args:?} failed ({}): {}{}", r.code, r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "berth {args:?} failed ({}): {}{}",
+            r.code, r.stdout, r.stderr
+        );
         r.stdout
     }
 
     /// Runs berth and asserts it fails with `code`; returns stderr.
     pub fn fails(&self, code: i32, args: &[&str]) -> String {
         let r = self.run(args);
-        assert_eq!(r.code, code, "berth {args:?}: expected exit {code}, got {}: {}{}", r.code, r.stdout, r.stderr);
+        assert_eq!(
+            r.code, code,
+            "berth {args:?}: expected exit {code}, got {}: {}{}",
+            r.code, r.stdout, r.stderr
+        );
         r.stderr
     }
 
     /// Loads the one-layer busybox test image.
     pub fn busybox(&self) -> &Self {
-        self.ok(&["load", "-i", images().join("busybox-oci.tar").to_str().unwrap()]);
+        self.ok(&[
+            "load",
+            "-i",
+            images().join("busybox-oci.tar").to_str().unwrap(),
+        ]);
         self
     }
 
@@ -105,7 +133,10 @@ impl Env {
         let mut out = Vec::new();
         for d in ["locks", "exits", "containers"] {
             if let Ok(rd) = std::fs::read_dir(self.runroot.join(d)) {
-                out.extend(rd.flatten().map(|e| format!("{d}/{}", e.file_name().to_string_lossy())));
+                out.extend(
+                    rd.flatten()
+                        .map(|e| format!("{d}/{}", e.file_name().to_string_lossy())),
+                );
             }
         }
         out
@@ -128,7 +159,12 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = self.cmd().args(["rm", "-a", "-f", "-t", "0"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = self
+            .cmd()
+            .args(["rm", "-a", "-f", "-t", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         for m in self.mounts().into_iter().rev() {
             let _ = Command::new("umount").arg("-l").arg(&m).status();
         }

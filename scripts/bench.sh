@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Benchmarks berth side by side with Podman 4.3.1 (runc) and the raw runc floor, and
+# appends the medians and ratios to docs/PERFORMANCE.md. Not run by CI.
+#
+#   sudo ./scripts/bench.sh [--no-record]
+#
+# Every engine works in throw-away directories under a fresh /var/tmp/berth-bench.XXXXXX
+# (never /var/lib/berth or the real Podman storage), removed on exit even on failure.
+# Environment: RUNS (minimum hyperfine runs for quick scenarios, default 20), RM_RUNS
+# (runs of the rm-100 scenario, default 5), BIG (containers for the large ps, default
+# 1000), BERTH_BIN (binary to measure; default: cargo build --release, target/release/berth).
+# --no-record prints the result table without touching docs/PERFORMANCE.md.
+# The engine command prefixes ($berth, $podman, $runc, $pod_ulimits) are meant to split.
+# shellcheck disable=SC2086,SC2016
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$BERTH_REPO"
+
+record=1
+case ${1:-} in
+    --no-record) record=0 ;;
+    "") ;;
+    *) die "usage: $0 [--no-record]" ;;
+esac
+[[ $EUID -eq 0 ]] || die "run as root: sudo $0"
+
+runs=${RUNS:-20}
+rm_runs=${RM_RUNS:-5}
+big=${BIG:-1000}
+img=localhost/berth-test/busybox:latest
+
+say "checking packages (hyperfine, podman, GNU time)"
+ensure_packages hyperfine podman time procps
+
+if [[ -z ${BERTH_BIN:-} ]]; then
+    find_cargo
+    say "building the release binary"
+    cargo build --release --bin berth
+    BERTH_BIN=$BERTH_REPO/target/release/berth
+fi
+[[ -x $BERTH_BIN ]] || die "$BERTH_BIN is not executable"
+
+W=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
+chmod 0755 "$W"
+
+# Command prefixes. Paths have no spaces, so they can go into hyperfine command strings.
+berth="$BERTH_BIN --root $W/berth/root --runroot $W/berth/run --storage-driver overlay --runtime runc --cgroup-manager cgroupfs"
+# --events-backend file: there is no journald here. The --ulimit flags: Podman's default
+# rlimits (nofile/nproc 1048576) exceed this sandbox's hard limits, and without
+# CAP_SYS_RESOURCE runc then fails with "error setting rlimit type 7: operation not
+# permitted"; berth clamps its defaults to the caller's hard limits by itself.
+podman="podman --root $W/podman/root --runroot $W/podman/run --tmpdir $W/podman/tmp --storage-driver overlay --runtime runc --cgroup-manager cgroupfs --events-backend file"
+pod_ulimits="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
+runc="runc --root $W/runc/state"
+
+cleanup() {
+    set +e
+    trap - EXIT INT TERM
+    say "cleaning up $W"
+    $berth rm -a -f -t 0 >/dev/null 2>&1
+    $podman rm -a -f -t 0 >/dev/null 2>&1
+    $runc delete -f bench-exec >/dev/null 2>&1
+    $runc delete -f bench-run >/dev/null 2>&1
+    # Whatever is still mounted below $W (Podman makes its overlay dir a mount point),
+    # deepest first.
+    awk -v w="$W" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo |
+        sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- set-up --------------------------------------------------------------------------
+say "building the busybox images and loading them into berth and podman"
+bash scripts/mkimages.sh "$W/images" >/dev/null
+$berth load -i "$W/images/busybox-oci.tar" >/dev/null
+$podman load -i "$W/images/busybox-oci.tar" >/dev/null 2>&1
+
+# runc bundles: the same busybox rootfs, config.json from `runc spec`, no terminal.
+mkdir -p "$W/runc/rootfs" "$W/runc/run" "$W/runc/exec" "$W/runc/state"
+tar -C "$W/runc/rootfs" -xf "$W/images/rootfs.tar"
+(cd "$W/runc/run" && runc spec)
+python3 - "$W/runc" <<'EOF'
+import json, sys
+d = sys.argv[1]
+with open(f"{d}/run/config.json") as f:
+    spec = json.load(f)
+spec["root"]["path"] = f"{d}/rootfs"
+spec["process"]["terminal"] = False
+for name, args in (("run", ["true"]), ("exec", ["sleep", "1000000"])):
+    spec["process"]["args"] = args
+    with open(f"{d}/{name}/config.json", "w") as f:
+        json.dump(spec, f, indent=1)
+EOF
+
+# hf NAME HYPERFINE-ARGS...: one hyperfine run, results in $W/NAME.json.
+hf() {
+    local name=$1
+    shift
+    say "scenario: $name"
+    hyperfine --style basic -N --export-json "$W/$name.json" "$@"
+}
+
+# rss_kib PID: resident set of PID plus its children running the same program (a
+# monitor's helpers), in KiB; the container's own processes are not counted.
+rss_kib() {
+    local pid=$1 comm total
+    comm=$(ps -o comm= -p "$pid")
+    total=$(ps -o rss= -p "$pid")
+    while read -r rss c; do
+        [[ $c == "$comm" ]] && total=$((total + rss))
+    done < <(ps -o rss=,comm= --ppid "$pid")
+    echo "$total"
+}
+
+: >"$W/values.tsv" # NAME<TAB>ENGINE<TAB>KiB, for the memory scenarios
+
+# ---- 1. run --rm --network none IMG true ---------------------------------------------
+hf run --warmup 3 --min-runs "$runs" \
+    -n berth "$berth run --rm --network none $img true" \
+    -n podman "$podman run --rm --network none $pod_ulimits $img true" \
+    -n runc "$runc run -b $W/runc/run bench-run"
+
+# ---- 2. exec CTR true, and 5. the monitor's memory -----------------------------------
+$berth run -d --name bench-exec "$img" sleep 1000000 >/dev/null
+$podman run -d --name bench-exec --network none $pod_ulimits "$img" sleep 1000000 >/dev/null
+$runc run -d -b "$W/runc/exec" bench-exec </dev/null >/dev/null 2>&1
+hf exec --warmup 3 --min-runs "$runs" \
+    -n berth "$berth exec bench-exec true" \
+    -n podman "$podman exec bench-exec true" \
+    -n runc "$runc exec bench-exec true"
+
+say "scenario: monitor RSS (3 running containers each)"
+for i in 1 2 3; do
+    $berth run -d --name "bench-mon$i" "$img" sleep 1000000 >/dev/null
+    $podman run -d --name "bench-mon$i" --network none $pod_ulimits "$img" sleep 1000000 >/dev/null
+done
+sleep 1
+for i in 1 2 3; do
+    pid=$($berth inspect --format '{{.State.ConmonPid}}' "bench-mon$i")
+    printf 'monitor\tberth\t%s\n' "$(rss_kib "$pid")" >>"$W/values.tsv"
+    pid=$($podman inspect --format '{{.State.ConmonPid}}' "bench-mon$i")
+    printf 'monitor\tpodman\t%s\n' "$(rss_kib "$pid")" >>"$W/values.tsv"
+done
+$berth rm -f -t 0 bench-exec bench-mon1 bench-mon2 bench-mon3 >/dev/null
+$podman rm -f -t 0 bench-exec bench-mon1 bench-mon2 bench-mon3 >/dev/null
+$runc delete -f bench-exec
+
+# ---- 3. ps -a with 100 containers, and 6. the CLI's peak memory -----------------------
+say "creating 100 containers in berth and in podman"
+for i in $(seq 100); do
+    $berth create "$img" true >/dev/null
+    $podman create --network none $pod_ulimits "$img" true >/dev/null
+done
+hf ps100 --warmup 3 --min-runs "$runs" \
+    -n berth "$berth ps -a" \
+    -n podman "$podman ps -a"
+
+say "scenario: peak RSS of ps -a (100 containers)"
+for i in 1 2 3 4 5; do
+    for e in berth podman; do
+        kib=$(/usr/bin/time -f %M ${!e} ps -a 2>&1 >/dev/null | tail -1)
+        printf 'cli\t%s\t%s\n' "$e" "$kib" >>"$W/values.tsv"
+    done
+done
+
+say "creating $((big - 100)) more berth containers"
+for i in $(seq $((big - 100))); do $berth create "$img" true >/dev/null; done
+hf psbig --warmup 3 --min-runs "$runs" -n berth "$berth ps -a"
+
+$berth rm -a >/dev/null
+$podman rm -a >/dev/null
+
+# ---- 4. rm of 100 created containers in one command -----------------------------------
+for e in berth podman; do
+    extra=""
+    [[ $e == podman ]] && extra="--network none $pod_ulimits"
+    printf '#!/bin/sh\nfor i in $(seq 100); do %s create %s %s true >/dev/null || exit 1; done\n' \
+        "${!e}" "$extra" "$img" >"$W/create100-$e.sh"
+done
+hf rm100 --runs "$rm_runs" \
+    --prepare "sh $W/create100-berth.sh" -n berth "$berth rm -a" \
+    --prepare "sh $W/create100-podman.sh" -n podman "$podman rm -a"
+
+# ---- the report ------------------------------------------------------------------------
+say "writing the report"
+notes="$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, kernel $(uname -r), cgroups $(if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then echo v2; elif [[ -d /sys/fs/cgroup/unified ]]; then echo hybrid; else echo v1; fi), $(. /etc/os-release && echo "$PRETTY_NAME")"
+versions="berth $($BERTH_BIN version --format '{{.Client.Version}}' 2>/dev/null || $BERTH_BIN --version | awk '{print $2}') ($(git -C "$BERTH_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$BERTH_REPO" diff --quiet HEAD 2>/dev/null || echo ', uncommitted changes')), $(podman --version), $(runc --version | head -1), $(hyperfine --version)"
+python3 - "$W" "$notes" "$versions" "$runs" "$rm_runs" "$big" >"$W/report.md" <<'EOF'
+import json, statistics, sys, time
+w, notes, versions, runs, rm_runs, big = sys.argv[1:]
+
+def medians(name):
+    with open(f"{w}/{name}.json") as f:
+        return {r["command"]: r["median"] for r in json.load(f)["results"]}
+
+values = {}
+with open(f"{w}/values.tsv") as f:
+    for line in f:
+        kind, engine, kib = line.split()
+        values.setdefault((kind, engine), []).append(int(kib))
+
+def ms(s): return f"{s * 1000:.1f} ms" if s is not None else "–"
+def sec(s): return f"{s:.3f} s" if s is not None else "–"
+def mib(k): return f"{k / 1024:.2f} MiB" if k is not None else "–"
+def ratio(a, b): return f"{a / b:.2f}x" if a is not None and b else "–"
+def mem(kind, engine):
+    v = values.get((kind, engine))
+    return statistics.median(v) if v else None
+
+rows = []
+def row(scenario, unit, b, p, r, target, ok):
+    rows.append(f"| {scenario} | {unit(b)} | {unit(p)} | {unit(r)} | {ratio(b, p)} | {ratio(b, r)} | {target} | {'–' if ok is None else 'yes' if ok else 'no'} |")
+
+m = medians("run")
+row("`run --rm --network none IMG true`", ms, m["berth"], m["podman"], m["runc"],
+    "≤ 1.5x runc", m["berth"] <= 1.5 * m["runc"])
+m = medians("exec")
+row("`exec CTR true` (runc: `runc exec`)", ms, m["berth"], m["podman"], m["runc"],
+    "≤ 1.5x runc", m["berth"] <= 1.5 * m["runc"])
+m = medians("ps100")
+row("`ps -a`, 100 containers", ms, m["berth"], m["podman"], None, "–", None)
+m = medians("psbig")
+row(f"`ps -a`, {big} containers (berth only)", ms, m["berth"], None, None, "< 50 ms", m["berth"] < 0.050)
+m = medians("rm100")
+row("`rm -a` of 100 created containers", sec, m["berth"], m["podman"], None, "< 0.3 s", m["berth"] < 0.3)
+b, p = mem("monitor", "berth"), mem("monitor", "podman")
+row("monitor RSS per running container (podman: conmon)", mib, b, p, None, "≤ 1.9 MiB (aim 1)", b <= 1.9 * 1024)
+b, p = mem("cli", "berth"), mem("cli", "podman")
+row("CLI peak RSS, `ps -a` with 100 containers", mib, b, p, None, "< 10 MiB", b < 10 * 1024)
+
+print(f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+print()
+print(f"Machine: {notes}.  ")
+print(f"Versions: {versions}.  ")
+print(f"Runs: hyperfine medians, at least {runs} runs (rm: {rm_runs} runs, each after creating 100 containers); memory: median of 3 monitors / 5 CLI runs.")
+print()
+print("| scenario | berth | podman | runc | berth/podman | berth/runc | target | met |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+print("\n".join(rows))
+EOF
+echo
+cat "$W/report.md"
+if [[ $record == 1 ]]; then
+    { echo; cat "$W/report.md"; } >>docs/PERFORMANCE.md
+    say "appended to docs/PERFORMANCE.md"
+fi
