@@ -101,8 +101,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, a.ignore, |n| {
                 e.container_stop(n, a.time)?;
-                println!("{n}");
-                Ok(())
+                Ok(n.clone())
             })
         }
         ContainerCmd::Restart(a) => {
@@ -111,8 +110,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
                 e.container_stop(n, a.time)?;
                 let id = e.container_lookup(n)?;
                 e.container_start(&id, false)?;
-                println!("{id}");
-                Ok(())
+                Ok(id)
             })
         }
         ContainerCmd::Kill(a) => {
@@ -120,8 +118,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, false, |n| {
                 e.container_kill(n, sig)?;
-                println!("{n}");
-                Ok(())
+                Ok(n.clone())
             })
         }
         ContainerCmd::Rm(a) => rm(e, a),
@@ -133,8 +130,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             each(&names, a.ignore, |n| {
                 let code =
                     e.container_wait(n, &a.condition, interval.min(Duration::from_millis(50)))?;
-                println!("{code}");
-                Ok(())
+                Ok(code.to_string())
             })
         }
         ContainerCmd::Exec(a) => exec(e, a),
@@ -181,24 +177,21 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, false, |n| {
                 e.container_pause(n, true)?;
-                println!("{n}");
-                Ok(())
+                Ok(n.clone())
             })
         }
         ContainerCmd::Unpause(a) => {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, false, |n| {
                 e.container_pause(n, false)?;
-                println!("{n}");
-                Ok(())
+                Ok(n.clone())
             })
         }
         ContainerCmd::Init(a) => {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, false, |n| {
                 e.container_init(n)?;
-                println!("{n}");
-                Ok(())
+                Ok(n.clone())
             })
         }
     }
@@ -218,22 +211,53 @@ fn targets(e: &dyn Engine, names: &[String], all: bool, latest: bool) -> Result<
     Ok(names.to_vec())
 }
 
-/// Runs `f` on each name; reports every error and fails with the last one's code.
-fn each(names: &[String], ignore: bool, mut f: impl FnMut(&String) -> Result<()>) -> Result<i32> {
+/// Runs `f` on every name, up to 16 at a time (a stop may wait seconds per container);
+/// the results come back in the order of `names`.
+fn parallel<T: Send>(names: &[String], f: impl Fn(&String) -> T + Sync) -> Vec<T> {
+    if names.len() <= 1 {
+        return names.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<T>>> =
+        std::sync::Mutex::new((0..names.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..names.len().min(16) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(n) = names.get(i) else { break };
+                let r = f(n);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Runs `f` on each name (in parallel) and prints what each returns, in order; reports
+/// every error and fails with the last one.
+fn each(names: &[String], ignore: bool, f: impl Fn(&String) -> Result<String> + Sync) -> Result<i32> {
     let mut last: Option<anyhow::Error> = None;
-    for n in names {
-        if let Err(err) = f(n) {
-            if ignore {
-                if let Some(libberth::Error::NoSuchContainer(_)) =
-                    err.downcast_ref::<libberth::Error>()
-                {
-                    continue;
+    for r in parallel(names, f) {
+        match r {
+            Ok(line) => println!("{line}"),
+            Err(err) => {
+                if ignore {
+                    if let Some(libberth::Error::NoSuchContainer(_)) =
+                        err.downcast_ref::<libberth::Error>()
+                    {
+                        continue;
+                    }
                 }
+                if let Some(prev) = last.take() {
+                    eprintln!("Error: {prev:#}");
+                }
+                last = Some(err);
             }
-            if let Some(prev) = last.take() {
-                eprintln!("Error: {prev:#}");
-            }
-            last = Some(err);
         }
     }
     match last {
@@ -455,8 +479,7 @@ fn start(e: &dyn Engine, a: StartArgs) -> Result<i32> {
     }
     each(&names, false, |n| {
         e.container_start(n, false)?;
-        println!("{n}");
-        Ok(())
+        Ok(n.clone())
     })
 }
 
@@ -473,8 +496,9 @@ fn rm(e: &dyn Engine, a: RmArgs) -> Result<i32> {
     }
     let mut code = 0;
     let mut last = None;
-    for n in &names {
-        match e.container_remove(n, a.force, a.time.unwrap_or(10)) {
+    let results = parallel(&names, |n| e.container_remove(n, a.force, a.time.unwrap_or(10)));
+    for (n, r) in names.iter().zip(results) {
+        match r {
             Ok(()) => println!("{n}"),
             Err(libberth::Error::NoSuchContainer(_)) if a.ignore || a.force => {}
             Err(err) => {
@@ -636,7 +660,16 @@ fn logs(e: &dyn Engine, a: LogsArgs) -> Result<i32> {
         })?;
         return Ok(0);
     }
-    each(&names, false, |n| run_one(n))
+    // One after the other: each container's log is printed whole.
+    let mut last = None;
+    for n in &names {
+        if let Err(err) = run_one(n) {
+            if let Some(prev) = last.replace(err) {
+                eprintln!("Error: {prev:#}");
+            }
+        }
+    }
+    last.map_or(Ok(0), Err)
 }
 
 fn exec(e: &dyn Engine, a: ExecArgs) -> Result<i32> {

@@ -365,6 +365,8 @@ impl LocalEngine {
 
     /// `create`: records the container and prepares its writable layer. Returns the ID.
     pub fn container_create(&self, o: &CreateOptions) -> Result<String> {
+        // Held until the container is recorded, so that no `rmi` removes its layers meanwhile.
+        let _storage = self.storage_lock_shared()?;
         let img = self.lookup_image(&o.image)?;
         let iconf: Value = serde_json::from_slice(&img.config).unwrap_or_default();
         let ic = &iconf["config"];
@@ -615,6 +617,7 @@ impl LocalEngine {
         let input = SpecInput {
             rootfs: rootfs.clone(),
             readonly_rootfs: c.read_only,
+            read_only_tmpfs: c.read_only,
             args: c.args.clone(),
             env,
             cwd: c.workdir.clone(),
@@ -662,7 +665,6 @@ impl LocalEngine {
         let rundir = self.rundir(id);
         let _ = std::fs::remove_dir_all(&rundir);
         std::fs::create_dir_all(&rundir).ctx(|| format!("creating {}", rundir.display()))?;
-        let _ = std::fs::remove_file(self.exit_file(id));
         let mut exit_command = self.self_args();
         exit_command.extend(["container".into(), "cleanup".into(), id.clone()]);
         let mc = MonitorConfig {

@@ -60,6 +60,12 @@ impl LocalEngine {
         crate::lock::Lock::acquire(self.store.root(), "layers")
     }
 
+    /// The storage lock shared: for adding layers or containers, which may run side by
+    /// side; only removing layers needs it alone.
+    pub(crate) fn storage_lock_shared(&self) -> Result<crate::lock::Lock> {
+        crate::lock::Lock::acquire_shared(self.store.root(), "layers")
+    }
+
     /// Finds an image by ID, ID prefix, or name (short names as Podman resolves them locally).
     pub fn lookup_image(&self, key: &str) -> Result<ImageRecord> {
         self.lookup_image_name(key).map(|(img, _)| img)
@@ -258,7 +264,7 @@ impl LocalEngine {
         let images = berth_image::open_archive(path, work)?;
         let mut loaded = Vec::new();
         for img in images {
-            let _lock = self.storage_lock()?;
+            let _lock = self.storage_lock_shared()?;
             let layers: Vec<(std::path::PathBuf, String)> = img
                 .layers
                 .iter()
@@ -292,7 +298,7 @@ impl LocalEngine {
     ) -> Result<String> {
         let name = reference.map(berth_image::normalize_name).transpose()?;
         let f = std::fs::File::open(path).ctx(|| format!("opening {}", path.display()))?;
-        let _lock = self.storage_lock()?;
+        let _lock = self.storage_lock_shared()?;
         let info =
             self.store
                 .apply_layer(None, std::io::BufReader::with_capacity(256 * 1024, f), None)?;

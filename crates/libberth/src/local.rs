@@ -25,7 +25,6 @@ impl LocalEngine {
             cfg.root.join("containers"),
             cfg.root.join("tmp"),
             cfg.runroot.join("locks"),
-            cfg.runroot.join("exits"),
             cfg.runroot.join("containers"),
         ] {
             std::fs::create_dir_all(&d).ctx(|| format!("creating {}", d.display()))?;
@@ -75,8 +74,10 @@ impl LocalEngine {
         self.cfg.runroot.join("containers").join(id)
     }
 
+    /// Written by the monitor when the container exits. It lives in the run directory, so
+    /// a monitor that outlives `rm` cannot leave one behind.
     pub(crate) fn exit_file(&self, id: &str) -> PathBuf {
-        self.cfg.runroot.join("exits").join(id)
+        self.rundir(id).join("exit")
     }
 
     pub(crate) fn tmpdir(&self, what: &str) -> Result<PathBuf> {

@@ -11,8 +11,17 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Blocks until the lock for `id` under `dir` is ours.
+    /// Blocks until the lock for `id` under `dir` is ours alone.
     pub fn acquire(dir: &Path, id: &str) -> Result<Lock> {
+        Self::take(dir, id, false)
+    }
+
+    /// Blocks until we share the lock for `id` (with other shared holders only).
+    pub fn acquire_shared(dir: &Path, id: &str) -> Result<Lock> {
+        Self::take(dir, id, true)
+    }
+
+    fn take(dir: &Path, id: &str, shared: bool) -> Result<Lock> {
         let path = dir.join(format!("{id}.lock"));
         let file = File::options()
             .create(true)
@@ -20,7 +29,12 @@ impl Lock {
             .write(true)
             .open(&path)
             .ctx(|| format!("opening lock {}", path.display()))?;
-        file.lock().ctx(|| format!("locking {}", path.display()))?;
+        if shared {
+            file.lock_shared()
+        } else {
+            file.lock()
+        }
+        .ctx(|| format!("locking {}", path.display()))?;
         Ok(Lock { _file: file, path })
     }
 

@@ -9,20 +9,34 @@ use std::sync::OnceLock;
 
 pub const BUSYBOX: &str = "localhost/berth-test/busybox:latest";
 
-/// The test images, built once per test process by scripts/mkimages.sh from busybox-static.
+/// The test images, built by scripts/mkimages.sh from busybox-static into a directory
+/// named after the script's content, shared by all test processes and built only once
+/// (into a private directory renamed into place, so parallel test binaries do not race).
 pub fn images() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("images-{}", std::process::id()));
+        use std::hash::{Hash, Hasher};
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mkimages.sh");
+        let text = std::fs::read(&script).expect("reading mkimages.sh");
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let dir = base.join(format!("images-{:016x}", h.finish()));
+        if dir.join("rootfs.tar").exists() {
+            return dir;
+        }
+        let tmp = base.join(format!("images-build-{}", std::process::id()));
         let st = Command::new("bash")
             .arg(&script)
-            .arg(&dir)
+            .arg(&tmp)
             .stdout(Stdio::null())
             .status()
             .expect("running mkimages.sh");
         assert!(st.success(), "mkimages.sh failed");
+        if std::fs::rename(&tmp, &dir).is_err() {
+            // Another test process got there first.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
         dir
     })
 }
