@@ -4,6 +4,7 @@ use crate::error::{IoContext, Result};
 use crate::local::LocalEngine;
 use crate::types::{state, LogLine, LogOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::Path;
 use std::time::Duration;
 
 /// Parses one log line; None for a malformed one.
@@ -38,55 +39,34 @@ impl LocalEngine {
     ) -> Result<()> {
         let id = self.lookup_container(key)?;
         let path = self.userdata(&id).join("ctr.log");
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(crate::Error::Io(
-                    format!("reading log {}", path.display()),
-                    e,
-                ))
-            }
-        };
         let mut pos = 0u64;
-        if let Some(f) = file {
-            let mut lines: Vec<LogLine> = Vec::new();
-            let mut r = BufReader::new(f);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                let n = r.read_until(b'\n', &mut buf).ctx(|| "reading log".into())?;
-                if n == 0 || !buf.ends_with(b"\n") {
-                    break;
-                }
-                pos += n as u64;
-                if let Some(l) = parse_line(&buf) {
-                    if wanted(&l, opts) {
-                        lines.push(l);
-                    }
-                }
+        let mut lines: Vec<LogLine> = Vec::new();
+        read_lines_from(&path, &mut pos, &mut |l| {
+            if wanted(&l, opts) {
+                lines.push(l);
             }
-            let start = match opts.tail {
-                Some(n) => {
-                    // Count full lines (a run of P entries ends with an F entry) from the end.
-                    let mut full = 0;
-                    let mut idx = lines.len();
-                    while idx > 0 {
-                        if !lines[idx - 1].partial {
-                            if full == n {
-                                break;
-                            }
-                            full += 1;
+            Ok(true)
+        })?;
+        let start = match opts.tail {
+            Some(n) => {
+                // Count full lines (a run of P entries ends with an F entry) from the end.
+                let mut full = 0;
+                let mut idx = lines.len();
+                while idx > 0 {
+                    if !lines[idx - 1].partial {
+                        if full == n {
+                            break;
                         }
-                        idx -= 1;
+                        full += 1;
                     }
-                    idx
+                    idx -= 1;
                 }
-                None => 0,
-            };
-            for l in &lines[start..] {
-                out(l).ctx(|| "writing log".into())?;
+                idx
             }
+            None => 0,
+        };
+        for l in &lines[start..] {
+            out(l).ctx(|| "writing log".into())?;
         }
         if !opts.follow {
             return Ok(());
@@ -100,36 +80,68 @@ impl LocalEngine {
                 }
                 None => false,
             };
-            if let Ok(mut f) = std::fs::File::open(&path) {
-                f.seek(SeekFrom::Start(pos)).ctx(|| "reading log".into())?;
-                let mut r = BufReader::new(f);
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    let n = r.read_until(b'\n', &mut buf).ctx(|| "reading log".into())?;
-                    if n == 0 || !buf.ends_with(b"\n") {
-                        break;
-                    }
-                    pos += n as u64;
-                    if let Some(l) = parse_line(&buf) {
-                        if opts
-                            .until
-                            .is_some_and(|u| l.time.with_timezone(&chrono::Utc) > u)
-                        {
-                            return Ok(());
-                        }
-                        if wanted(&l, opts) {
-                            out(&l).ctx(|| "writing log".into())?;
-                        }
-                    }
-                    sleep = Duration::from_millis(5);
+            let before = pos;
+            let mut past_until = false;
+            read_lines_from(&path, &mut pos, &mut |l| {
+                if opts
+                    .until
+                    .is_some_and(|u| l.time.with_timezone(&chrono::Utc) > u)
+                {
+                    past_until = true;
+                    return Ok(false);
                 }
+                if wanted(&l, opts) {
+                    out(&l)?;
+                }
+                Ok(true)
+            })?;
+            if past_until {
+                return Ok(());
+            }
+            if pos != before {
+                sleep = Duration::from_millis(5);
             }
             if !running {
                 return Ok(());
             }
             std::thread::sleep(sleep);
             sleep = (sleep * 2).min(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Reads the complete lines of the log at `path` from byte `*pos` on, advancing `*pos`
+/// past each; `each` returns false to stop. A missing log has no lines.
+fn read_lines_from(
+    path: &Path,
+    pos: &mut u64,
+    each: &mut dyn FnMut(LogLine) -> std::io::Result<bool>,
+) -> Result<()> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(crate::Error::Io(
+                format!("reading log {}", path.display()),
+                e,
+            ))
+        }
+    };
+    f.seek(SeekFrom::Start(*pos)).ctx(|| "reading log".into())?;
+    let mut r = BufReader::new(f);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = r.read_until(b'\n', &mut buf).ctx(|| "reading log".into())?;
+        // A line still being written is read again next time.
+        if n == 0 || !buf.ends_with(b"\n") {
+            return Ok(());
+        }
+        *pos += n as u64;
+        if let Some(l) = parse_line(&buf) {
+            if !each(l).ctx(|| "writing log".into())? {
+                return Ok(());
+            }
         }
     }
 }
