@@ -132,6 +132,9 @@ pub struct SpecInput {
     pub seccomp: Option<Value>,
     /// Host devices to add (for `--privileged`).
     pub devices: Vec<Value>,
+    /// With a read-only root: writable tmpfs on /tmp, /var/tmp and /run (Podman's
+    /// `--read-only-tmpfs`, on by default).
+    pub read_only_tmpfs: bool,
 }
 
 /// Where `--init` puts the init binary inside the container (as Podman does).
@@ -151,10 +154,19 @@ pub fn generate(input: &SpecInput) -> Value {
             readonly: true,
         }));
     }
+    if input.readonly_rootfs && input.read_only_tmpfs {
+        for dest in ["/tmp", "/var/tmp", "/run"] {
+            mounts.push(
+                json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]}),
+            );
+        }
+    }
     for b in &input.binds {
         mounts.push(bind_json(b));
     }
-    let caps = &input.caps;
+    // A capability the caller does not hold cannot be granted: leave it out, as Podman does.
+    let caps = &available_caps(&input.caps);
     let rlimits: Vec<Value> = input
         .rlimits
         .iter()
@@ -235,9 +247,9 @@ fn bind_json(b: &BindMount) -> Value {
 fn default_mounts(input: &SpecInput) -> Vec<Value> {
     let mut m = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=64000k"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
     if input.network == NetMode::Host && !input.privileged {
@@ -271,6 +283,33 @@ fn default_device_rules() -> Value {
     }
     rules.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
     Value::Array(rules)
+}
+
+/// The capabilities in our bounding set (`CapBnd` of /proc/self/status); all when unknown.
+fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// `caps` without those the caller cannot grant (not in its bounding set). ALL_CAPS is in
+/// the kernel's bit order, so a name's index is its bit.
+pub fn available_caps(caps: &[String]) -> Vec<String> {
+    let bnd = bounding_set();
+    caps.iter()
+        .filter(|c| {
+            ALL_CAPS
+                .iter()
+                .position(|k| k == c)
+                .is_none_or(|bit| bnd & (1u64 << bit) != 0)
+        })
+        .cloned()
+        .collect()
 }
 
 /// The caller's hard limit for `resource` (an `RLIMIT_*` number).
@@ -320,18 +359,35 @@ pub fn rlimit_type(name: &str) -> Option<&'static str> {
     })
 }
 
-/// The host's device nodes directly under /dev, as OCI `linux.devices` entries (`--privileged`).
+/// The host's device nodes under /dev, as OCI `linux.devices` entries (`--privileged`).
+/// Walks subdirectories (/dev/net/tun, /dev/cpu/0/msr) as runc's HostDevices does.
 pub fn host_devices() -> Vec<Value> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/dev") else {
-        return out;
+    collect_devices(std::path::Path::new("/dev"), &mut out);
+    out
+}
+
+fn collect_devices(dir: &std::path::Path, out: &mut Vec<Value>) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
     };
     for e in rd.flatten() {
         let Ok(md) = std::fs::symlink_metadata(e.path()) else {
             continue;
         };
         let ft = md.file_type();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if ft.is_dir() {
+            // The container has its own pts, shm, mqueue; fd is a symlink farm.
+            if !matches!(
+                name.as_str(),
+                "pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev"
+            ) {
+                collect_devices(&e.path(), out);
+            }
+            continue;
+        }
         let kind = if ft.is_char_device() {
             "c"
         } else if ft.is_block_device() {
@@ -339,19 +395,19 @@ pub fn host_devices() -> Vec<Value> {
         } else {
             continue;
         };
-        let name = e.file_name().to_string_lossy().into_owned();
         // The container gets its own pty and console.
-        if matches!(name.as_str(), "ptmx" | "console" | "tty") {
+        if dir == std::path::Path::new("/dev")
+            && matches!(name.as_str(), "ptmx" | "console" | "tty")
+        {
             continue;
         }
         let rdev = md.rdev();
         out.push(json!({
-            "path": format!("/dev/{name}"), "type": kind,
+            "path": e.path(), "type": kind,
             "major": libc::major(rdev), "minor": libc::minor(rdev),
             "fileMode": md.mode() & 0o7777, "uid": md.uid(), "gid": md.gid(),
         }));
     }
-    out
 }
 
 #[cfg(test)]
@@ -382,6 +438,41 @@ mod tests {
             .unwrap()
             .iter()
             .any(|m| m["destination"] == INIT_PATH));
+    }
+
+    #[test]
+    fn read_only_root_gets_writable_tmpfs() {
+        let dests = |s: &Value| -> Vec<String> {
+            s["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["type"] == "tmpfs")
+                .map(|m| m["destination"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut input = SpecInput {
+            readonly_rootfs: true,
+            read_only_tmpfs: true,
+            ..Default::default()
+        };
+        let d = dests(&generate(&input));
+        for want in ["/tmp", "/var/tmp", "/run"] {
+            assert!(d.iter().any(|x| x == want), "{d:?}");
+        }
+        input.read_only_tmpfs = false;
+        assert!(!dests(&generate(&input)).iter().any(|x| x == "/tmp"));
+    }
+
+    #[test]
+    fn caps_outside_the_bounding_set_are_left_out() {
+        let all: Vec<String> = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+        let avail = available_caps(&all);
+        let bnd = bounding_set();
+        assert_eq!(
+            avail.len() as u32,
+            (bnd & ((1u64 << ALL_CAPS.len()) - 1)).count_ones()
+        );
     }
 
     #[test]

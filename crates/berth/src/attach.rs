@@ -80,18 +80,24 @@ fn install_proxy(pid: i32) {
     }
 }
 
-/// Puts the terminal on fd 0 in raw mode until dropped.
+/// Puts the terminal on fd 0 in raw mode until dropped; without `input`, only turns off its
+/// output processing (the container's pty already turned "\n" into "\r\n"), so that ctrl-c
+/// still works.
 struct RawMode(Option<nix::sys::termios::Termios>);
 
 impl RawMode {
-    fn enter() -> RawMode {
+    fn enter(input: bool) -> RawMode {
         use nix::sys::termios;
         let stdin = std::io::stdin();
         let Ok(orig) = termios::tcgetattr(&stdin) else {
             return RawMode(None);
         };
         let mut raw = orig.clone();
-        termios::cfmakeraw(&mut raw);
+        if input {
+            termios::cfmakeraw(&mut raw);
+        } else {
+            raw.output_flags.remove(termios::OutputFlags::OPOST);
+        }
         let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
         RawMode(Some(orig))
     }
@@ -132,12 +138,24 @@ pub fn is_tty(fd: i32) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
+/// Our stdout or stderr is a closed pipe (`berth run IMG yes | head -1`): end as Podman
+/// does, killed by SIGPIPE. The container runs on under its monitor.
+fn closed_output(e: std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        // SAFETY: restoring the default disposition, then raising the signal on ourselves.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+    }
+}
+
 /// Runs the session until the container exits, the user detaches, or the monitor goes away.
 pub fn run(conn: UnixStream, s: Session) -> Result<End> {
     if let Some(pid) = s.proxy_pid.filter(|_| !s.tty) {
         install_proxy(pid);
     }
-    let _raw = (s.tty && s.stdin && is_tty(0)).then(RawMode::enter);
+    let _raw = (s.tty && is_tty(0)).then(|| RawMode::enter(s.stdin));
     if s.tty {
         if let Some((r, c)) = window_size() {
             let mut w = conn.try_clone()?;
@@ -214,13 +232,15 @@ pub fn run(conn: UnixStream, s: Session) -> Result<End> {
             }
             Some((STDOUT, d)) => {
                 let mut o = stdout.lock();
-                let _ = o.write_all(&d);
-                let _ = o.flush();
+                if let Err(e) = o.write_all(&d).and_then(|_| o.flush()) {
+                    closed_output(e);
+                }
             }
             Some((STDERR, d)) => {
                 let mut e = stderr.lock();
-                let _ = e.write_all(&d);
-                let _ = e.flush();
+                if let Err(e) = e.write_all(&d).and_then(|_| e.flush()) {
+                    closed_output(e);
+                }
             }
             Some((EXIT, d)) => {
                 let code = String::from_utf8_lossy(&d).trim().parse().unwrap_or(-1);

@@ -14,6 +14,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub fn run(cli: Cli) -> Result<i32> {
+    // Podman (Go) dies quietly of SIGPIPE when its output is a closed pipe (`berth ps | head
+    // -1`); Rust ignores the signal and print! panics. Commands that write to the monitor's
+    // attach socket keep it ignored (a closed socket must be an error, not death) and handle
+    // a closed stdout themselves.
+    let attaches = matches!(
+        &cli.command,
+        Command::Ctr(ContainerCmd::Run(_) | ContainerCmd::Start(_) | ContainerCmd::Attach(_))
+            | Command::Container(ContainerGroup::Shared(
+                ContainerCmd::Run(_) | ContainerCmd::Start(_) | ContainerCmd::Attach(_)
+            ))
+    );
+    if !attaches {
+        // SAFETY: restoring the default disposition of one signal.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     if !matches!(
         cli.log_level.as_str(),
         "trace" | "debug" | "info" | "warn" | "warning" | "error" | "fatal" | "panic"
@@ -161,7 +176,8 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             };
             let rows = e.container_top(&name)?;
             let mut tw = tabwriter::TabWriter::new(std::io::stdout())
-                .minwidth(12)
+                // Go's tabwriter (minwidth 12 including the padding of 2) as Podman uses it.
+                .minwidth(10)
                 .padding(2);
             for r in rows {
                 writeln!(tw, "{}", r.join("\t"))?;
@@ -240,7 +256,11 @@ fn parallel<T: Send>(names: &[String], f: impl Fn(&String) -> T + Sync) -> Vec<T
 
 /// Runs `f` on each name (in parallel) and prints what each returns, in order; reports
 /// every error and fails with the last one.
-fn each(names: &[String], ignore: bool, f: impl Fn(&String) -> Result<String> + Sync) -> Result<i32> {
+fn each(
+    names: &[String],
+    ignore: bool,
+    f: impl Fn(&String) -> Result<String> + Sync,
+) -> Result<i32> {
     let mut last: Option<anyhow::Error> = None;
     for r in parallel(names, f) {
         match r {
@@ -496,7 +516,9 @@ fn rm(e: &dyn Engine, a: RmArgs) -> Result<i32> {
     }
     let mut code = 0;
     let mut last = None;
-    let results = parallel(&names, |n| e.container_remove(n, a.force, a.time.unwrap_or(10)));
+    let results = parallel(&names, |n| {
+        e.container_remove(n, a.force, a.time.unwrap_or(10))
+    });
     for (n, r) in names.iter().zip(results) {
         match r {
             Ok(()) => println!("{n}"),
@@ -587,6 +609,26 @@ fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     bail!("invalid time {s:?}: use RFC 3339, a date, unix seconds or a duration like 10m")
 }
 
+/// A time as Go's RFC3339Nano prints it (Podman's `logs -t`): local time, the fraction
+/// without trailing zeros, `Z` for UTC.
+fn go_rfc3339_nano(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    let t = t.with_timezone(&chrono::Local);
+    let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos > 0 {
+        s.push_str(format!(".{nanos:09}").trim_end_matches('0'));
+    }
+    let off = t.offset().local_minus_utc();
+    if off == 0 {
+        s.push('Z');
+    } else {
+        let sign = if off < 0 { '-' } else { '+' };
+        let off = off.abs();
+        s.push_str(&format!("{sign}{:02}:{:02}", off / 3600, off % 3600 / 60));
+    }
+    s
+}
+
 fn logs(e: &dyn Engine, a: LogsArgs) -> Result<i32> {
     let names = if a.latest {
         vec![e.container_latest()?]
@@ -614,40 +656,34 @@ fn logs(e: &dyn Engine, a: LogsArgs) -> Result<i32> {
         } else {
             String::new()
         };
-        let mut pending: Vec<u8> = Vec::new();
+        // Each stream on its own: a partial line (P) is written at once and continued by the
+        // next entry of the same stream; the prefix and timestamp start each line only.
+        let mut at_start = [true, true];
         let stdout = std::io::stdout();
         let stderr = std::io::stderr();
         e.container_logs(&id, &opts, &mut |l| {
-            if pending.is_empty() {
-                pending.extend_from_slice(prefix.as_bytes());
+            let err = l.stream == "stderr";
+            let mut buf = Vec::with_capacity(l.text.len() + 64);
+            if at_start[err as usize] {
+                buf.extend_from_slice(prefix.as_bytes());
                 if opts.timestamps {
-                    pending.extend_from_slice(
-                        l.time
-                            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
-                            .as_bytes(),
-                    );
-                    pending.push(b' ');
+                    buf.extend_from_slice(go_rfc3339_nano(&l.time).as_bytes());
+                    buf.push(b' ');
                 }
             }
-            pending.extend_from_slice(&l.text);
-            if l.partial {
-                return Ok(());
+            buf.extend_from_slice(&l.text);
+            if !l.partial {
+                buf.push(b'\n');
             }
-            pending.push(b'\n');
-            if l.stream == "stderr" {
-                let mut o = stderr.lock();
-                o.write_all(&pending)?;
+            at_start[err as usize] = !l.partial;
+            if err {
+                stderr.lock().write_all(&buf)
             } else {
                 let mut o = stdout.lock();
-                o.write_all(&pending)?;
-                o.flush()?;
+                o.write_all(&buf)?;
+                o.flush()
             }
-            pending.clear();
-            Ok(())
         })?;
-        if !pending.is_empty() {
-            std::io::stdout().write_all(&pending)?;
-        }
         Ok(())
     };
     if a.follow && names.len() > 1 {
@@ -700,7 +736,14 @@ fn exec(e: &dyn Engine, a: ExecArgs) -> Result<i32> {
         detach: a.detach,
         privileged: a.privileged,
     };
-    let code = e.container_exec(&name, &o)?;
+    let code = match e.container_exec(&name, &o) {
+        Ok(c) => c,
+        // Podman: an attached session that cannot start ends with its unset exit code, 255.
+        Err(err @ libberth::Error::InvalidState(..)) if !a.detach => {
+            return Err(ExitCode(255, err.to_string()).into())
+        }
+        Err(err) => return Err(err.into()),
+    };
     if a.detach {
         println!("{}", e.container_lookup(&name)?);
     }
@@ -742,12 +785,15 @@ fn ps_template_value(p: &PsEntry, no_trunc: bool) -> Value {
     let created = chrono::DateTime::from_timestamp(p.created, 0)
         .unwrap_or_default()
         .with_timezone(&chrono::Local);
-    let labels = p
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    // As Go prints a map[string]string: `map[k:v k2:v2]`, keys sorted.
+    let labels = format!(
+        "map[{}]",
+        p.labels
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let o = v.as_object_mut().expect("ps entry is an object");
     o.insert(
         "ID".into(),
@@ -794,8 +840,8 @@ fn ps(e: &dyn Engine, a: PsArgs) -> Result<i32> {
         a.last.filter(|n| *n >= 0).map(|n| n as usize)
     };
     if let Some(n) = keep {
-        rows.sort_by_key(|x| std::cmp::Reverse(x.created));
-        rows.truncate(n);
+        // The list comes oldest first (to the nanosecond): keep its tail.
+        rows.drain(..rows.len().saturating_sub(n));
     }
     match a.sort.as_str() {
         "created" | "runningfor" => rows.sort_by_key(|x| x.created),
@@ -1129,10 +1175,43 @@ fn info(e: &dyn Engine, f: &FormatArg) -> Result<i32> {
     let v = e.info()?;
     match f.format.as_deref() {
         None | Some("json") if f.format.is_some() => println!("{}", json_indent(&v, 4)),
-        Some(t) => print_each(t, &[v])?,
+        // Templates name Podman's Go fields: {{.Store.GraphDriverName}}, {{.Host.OCIRuntime.Name}}.
+        Some(t) => print_each(t, &[go_field_names(&v)])?,
         None => print_yaml(&v, 0),
     }
     Ok(0)
+}
+
+/// `info`'s JSON keys (Podman's json tags) renamed to the Go field names its templates use.
+fn go_field_names(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let name = match k.as_str() {
+                        "ociRuntime" => "OCIRuntime".to_string(),
+                        "cgroupVersion" => "CgroupsVersion".to_string(),
+                        "cpus" => "CPUs".to_string(),
+                        "os" => "OS".to_string(),
+                        "idMappings" => "IDMappings".to_string(),
+                        "uidmap" => "UIDMap".to_string(),
+                        "gidmap" => "GIDMap".to_string(),
+                        "slirp4netns" => "Slirp4NetNS".to_string(),
+                        "cpuUtilization" => "CPUUtilization".to_string(),
+                        other => {
+                            let mut c = other.chars();
+                            c.next()
+                                .map(|f| f.to_uppercase().chain(c).collect())
+                                .unwrap_or_default()
+                        }
+                    };
+                    (name, go_field_names(v))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(go_field_names).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A YAML rendering of a JSON value (for `info` without --format, as Podman prints YAML).

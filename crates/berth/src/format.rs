@@ -105,6 +105,26 @@ pub fn template(src: &str) -> Result<gotmpl::Template> {
             };
             Ok(T::String(Arc::from(s.chars().take(n).collect::<String>())))
         })
+        // Go's index on a map yields the element type's zero value for a missing key: with
+        // Podman's map[string]string (labels, annotations) that is "", not "<no value>".
+        .func("index", |a| {
+            if a.len() < 2 {
+                return Err(gotmpl::TemplateError::Exec(
+                    "wrong number of args for index: want at least 1 got 0".into(),
+                ));
+            }
+            let mut val = a[0].clone();
+            for idx in &a[1..] {
+                val = match (&val, idx) {
+                    (T::Nil, _) => T::String(Arc::from("")),
+                    (T::Map(m), T::String(k)) if !m.contains_key(k.as_ref()) => {
+                        T::String(Arc::from(""))
+                    }
+                    _ => val.index(idx)?,
+                };
+            }
+            Ok(val)
+        })
         .func("pad", |a| {
             let s = str_arg(a);
             let n = match a.get(1) {
@@ -175,7 +195,8 @@ pub fn print_rows(
         return Ok(());
     }
     let mut tw = tabwriter::TabWriter::new(Vec::new())
-        .minwidth(12)
+        // Go's tabwriter (minwidth 12 including the padding of 2) as Podman uses it.
+        .minwidth(10)
         .padding(2);
     if !noheading {
         // The header row: the template with each {{.Field}} replaced by its header.
@@ -241,6 +262,9 @@ mod tests {
         assert_eq!(r(r#"{{index .Config.Labels "k"}}"#), "v");
         assert_eq!(r("{{range .Mounts}}{{.Destination}} {{end}}"), "/a /b ");
         assert_eq!(r("{{json .Config.Cmd}}"), r#"["sh"]"#);
+        assert_eq!(r(r#"{{index .Config.Labels "nokey"}}|"#), "|");
+        assert_eq!(r(r#"{{index .Config.Nothing "k"}}|"#), "|");
+        assert_eq!(r(r#"{{index .Config.Cmd 0}}"#), "sh");
     }
 
     #[test]

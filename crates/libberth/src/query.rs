@@ -82,7 +82,9 @@ fn matches_filter(
                     | "configured"
                     | "removing"
             ) {
-                return Err(Error::InvalidArg(format!("{val} is not a valid status")));
+                return Err(Error::InvalidArg(format!(
+                    "unknown container state: {val}: invalid argument"
+                )));
             }
             e.state == val || (val == "stopped" && e.state == "exited")
         }
@@ -100,7 +102,7 @@ fn matches_filter(
                 .map_err(|_| Error::InvalidArg(format!("exited code out of range {val:?}")))?;
             e.exited && e.exit_code == code
         }
-        other => return Err(Error::InvalidArg(format!("invalid filter {other:?}"))),
+        other => return Err(Error::InvalidArg(format!("{other} is an invalid filter"))),
     })
 }
 
@@ -157,8 +159,10 @@ impl LocalEngine {
 
     /// `ps`: running containers, or all with `opts.all`; filters are ANDed across keys and
     /// ORed within a key, as Podman does.
+    /// The list is oldest first, to the nanosecond (`ps` shows creation order).
     pub fn ps(&self, opts: &PsOptions) -> Result<Vec<PsEntry>> {
-        let recs = self.db().containers()?;
+        let mut recs = self.db().containers()?;
+        recs.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
         let mut names_cache: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut out = Vec::new();
         for rec in &recs {
@@ -220,8 +224,9 @@ impl LocalEngine {
             .iter()
             .map(|u| json!({"Name": format!("RLIMIT_{}", u.name.to_uppercase()), "Soft": u.soft, "Hard": u.hard}))
             .collect();
+        // Podman: null when there are none.
         let labels: Value = if c.labels.is_empty() {
-            json!({})
+            Value::Null
         } else {
             json!(c.labels)
         };
@@ -506,12 +511,38 @@ impl LocalEngine {
     }
 }
 
-/// Go's time.Duration formatting with sub-second precision, as Podman's ELAPSED column.
+/// Go's time.Duration formatting (Podman's ELAPSED column): "812.345678ms", "1.5s", "2m3.25s",
+/// "1h0m2s"; below a second in ms, µs or ns.
 fn go_duration(secs: f64) -> String {
-    let total = secs.max(0.0);
-    let h = (total / 3600.0) as u64;
-    let m = ((total % 3600.0) / 60.0) as u64;
-    let s = total % 60.0;
+    let ns = (secs.max(0.0) * 1e9).round() as u64;
+    let frac = |v: u64, unit: u64, suffix: &str| {
+        let whole = v / unit;
+        let rest = v % unit;
+        let digits = unit.ilog10() as usize;
+        let mut s = whole.to_string();
+        if rest > 0 {
+            let f = format!("{rest:0digits$}");
+            s.push('.');
+            s.push_str(f.trim_end_matches('0'));
+        }
+        s.push_str(suffix);
+        s
+    };
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return frac(ns, 1_000, "µs");
+    }
+    if ns < 1_000_000_000 {
+        return frac(ns, 1_000_000, "ms");
+    }
+    let h = ns / 3_600_000_000_000;
+    let m = ns / 60_000_000_000 % 60;
+    let rest = ns % 60_000_000_000;
     let mut out = String::new();
     if h > 0 {
         out.push_str(&format!("{h}h"));
@@ -519,12 +550,7 @@ fn go_duration(secs: f64) -> String {
     if h > 0 || m > 0 {
         out.push_str(&format!("{m}m"));
     }
-    out.push_str(
-        format!("{s:.9}")
-            .trim_end_matches('0')
-            .trim_end_matches('.'),
-    );
-    out.push('s');
+    out.push_str(&frac(rest, 1_000_000_000, "s"));
     out
 }
 
@@ -545,4 +571,19 @@ fn cgroup_pids(rel: &str) -> Vec<i32> {
         }
     }
     Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn go_duration_as_go_prints_it() {
+        use super::go_duration;
+        assert_eq!(go_duration(0.0), "0s");
+        assert_eq!(go_duration(0.884538615), "884.538615ms");
+        assert_eq!(go_duration(0.03), "30ms");
+        assert_eq!(go_duration(1.5), "1.5s");
+        assert_eq!(go_duration(123.25), "2m3.25s");
+        assert_eq!(go_duration(3602.0), "1h0m2s");
+        assert_eq!(go_duration(0.000002), "2µs");
+    }
 }
