@@ -303,6 +303,16 @@ fn run(cfg: &MonitorConfig, sync: &mut File) -> Result<(), String> {
         None
     };
     cmd.arg(&cfg.id);
+    // The container inherits ignored signals through the runtime: start it with every
+    // disposition at its default, as conmon does.
+    // SAFETY: between fork and exec we only make raw rt_sigaction system calls.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            reset_signal_dispositions();
+            Ok(())
+        });
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("running OCI runtime {}: {e}", cfg.runtime.to_string_lossy()))?;
@@ -485,6 +495,39 @@ fn run(cfg: &MonitorConfig, sync: &mut File) -> Result<(), String> {
             .status();
     }
     Ok(())
+}
+
+/// Sets every signal's disposition to the default. Uses the raw system call, since glibc's
+/// `sigaction` refuses the signals it reserves (32 and 33). Async-signal-safe.
+fn reset_signal_dispositions() {
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = KernelSigaction {
+        handler: 0, // SIG_DFL
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads the struct we pass; the old action is not asked for.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &act as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
 }
 
 /// Reaps every exited child; records the container's exit status (128+signal if killed).

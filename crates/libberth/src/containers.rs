@@ -197,7 +197,12 @@ pub fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, Stri
     };
     let passwd = read("/etc/passwd");
     let group = read("/etc/group");
-    let mut uid: Option<u32> = u.parse().ok();
+    // No user means root, looked up like any other so that HOME comes from /etc/passwd.
+    let mut uid: Option<u32> = if u.is_empty() {
+        Some(0)
+    } else {
+        u.parse().ok()
+    };
     let mut gid: Option<u32> = None;
     let mut home = String::from("/");
     let mut uname = String::new();
@@ -254,6 +259,10 @@ pub fn resolve_user(root: &Path, user: &str) -> Result<(u32, u32, Vec<u32>, Stri
                 }
             }
         }
+    }
+    // As Podman: a user given explicitly also gets its primary group as a supplementary one.
+    if !user.is_empty() && !extra.contains(&gid) {
+        extra.insert(0, gid);
     }
     Ok((uid, gid, extra, home))
 }
@@ -440,6 +449,7 @@ impl LocalEngine {
             entrypoint: o.entrypoint.clone(),
             args,
             env,
+            user_workdir: o.workdir.is_some(),
             workdir: o
                 .workdir
                 .clone()
@@ -577,6 +587,77 @@ impl LocalEngine {
         Ok(binds)
     }
 
+    /// A `-w` directory must exist (Podman: exit 126); the image's own is created by the
+    /// runtime when missing.
+    fn check_workdir(&self, rec: &ContainerRecord, rootfs: &Path) -> Result<()> {
+        let c = &rec.config;
+        if !c.user_workdir {
+            return Ok(());
+        }
+        let short = &rec.id[..12];
+        match resolve_in_root(rootfs, &c.workdir).and_then(|p| std::fs::metadata(p).ok()) {
+            Some(md) if md.is_dir() => Ok(()),
+            Some(_) => Err(Error::Exec {
+                msg: format!(
+                    "workdir {:?} exists on container {short}, but is not a directory",
+                    c.workdir
+                ),
+                code: 126,
+            }),
+            None => Err(Error::Exec {
+                msg: format!(
+                    "workdir {:?} does not exist on container {short}",
+                    c.workdir
+                ),
+                code: 126,
+            }),
+        }
+    }
+
+    /// For a numeric user or group the image does not know, Podman adds entries to
+    /// /etc/passwd and /etc/group so that `id` and `whoami` work: copies with the extra
+    /// line are bind-mounted over the image's files.
+    fn user_entries(&self, id: &str, rootfs: &Path, uid: u32, gid: u32) -> Result<Vec<BindMount>> {
+        let mut binds = Vec::new();
+        let files = [
+            (
+                "/etc/passwd",
+                2,
+                format!("{uid}:*:{uid}:{gid}:container user:/:/bin/sh"),
+            ),
+            ("/etc/group", 2, format!("{gid}:x:{gid}:")),
+        ];
+        for (file, field, line) in files {
+            let want = if file == "/etc/passwd" { uid } else { gid };
+            let Some(host) = resolve_in_root(rootfs, file) else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(&host) else {
+                continue;
+            };
+            let known = text
+                .lines()
+                .any(|l| l.split(':').nth(field).and_then(|v| v.parse::<u32>().ok()) == Some(want));
+            if known {
+                continue;
+            }
+            let copy = self.userdata(id).join(file.trim_start_matches("/etc/"));
+            let mut content = text;
+            if !content.is_empty() && !content.ends_with('\n') {
+                content.push('\n');
+            }
+            content.push_str(&line);
+            content.push('\n');
+            std::fs::write(&copy, content).ctx(|| format!("writing {}", copy.display()))?;
+            binds.push(BindMount {
+                source: copy,
+                destination: file.into(),
+                readonly: false,
+            });
+        }
+        Ok(binds)
+    }
+
     /// Mounts the root file system and writes the runtime bundle (config.json).
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<()> {
         let c = &rec.config;
@@ -590,6 +671,7 @@ impl LocalEngine {
         if !env.iter().any(|e| env_key(e) == "HOSTNAME") {
             env.push(format!("HOSTNAME={}", c.hostname));
         }
+        self.check_workdir(rec, &rootfs)?;
         let op = format!("{0}: {0} create failed", runtime.name);
         check_command(&rootfs, &c.args[0], &env, &c.workdir, &op)?;
         let caps = effective_caps(c)?;
@@ -613,7 +695,8 @@ impl LocalEngine {
         } else {
             None
         };
-        let binds = self.write_etc_files(&rec.id, c)?;
+        let mut binds = self.write_etc_files(&rec.id, c)?;
+        binds.extend(self.user_entries(&rec.id, &rootfs, uid, gid)?);
         let input = SpecInput {
             rootfs: rootfs.clone(),
             readonly_rootfs: c.read_only,

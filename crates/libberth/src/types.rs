@@ -57,6 +57,8 @@ pub struct ContainerConfig {
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub workdir: String,
+    /// The working directory was given with `-w` (then it must exist).
+    pub user_workdir: bool,
     pub user: String,
     pub hostname: String,
     pub labels: BTreeMap<String, String>,
