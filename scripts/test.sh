@@ -7,8 +7,9 @@
 #   packages  install the Debian packages berth needs when one is missing (scripts/lib.sh)
 #   fmt       cargo fmt --all -- --check
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
-#   test      cargo test --workspace: unit, integration (crates/*/tests, as root against
-#             real runc and overlayfs, with images built from busybox) and doc tests
+#   test      cargo test --workspace --lib --bins --tests: unit and integration tests
+#             (crates/*/tests, as root against real runc and overlayfs, with images built
+#             from busybox); the last line of the run adds up every test binary's results
 # Every step runs even when an earlier one failed, so one run reports everything; the
 # script ends with a summary naming the failed steps and exits 1 if there is any.
 #
@@ -58,6 +59,25 @@ step() {
     return 0
 }
 
+# run_tests CMD...: runs the cargo test command CMD and adds up the `test result:` lines
+# of every test binary into $totals, printed as the last line of the run.
+totals=""
+run_tests() {
+    local log rc
+    log=$(mktemp)
+    "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    totals=$(awk '/^test result:/ {
+            for (i = 1; i < NF; i++) {
+                if ($(i + 1) ~ /^passed/) p += $i
+                if ($(i + 1) ~ /^failed/) f += $i
+                if ($(i + 1) ~ /^ignored/) s += $i
+            }
+        } END { printf "tests: %d passed, %d failed, %d skipped", p, f, s }' "$log")
+    rm -f "$log"
+    return "$rc"
+}
+
 if [[ ${BERTH_SKIP_PACKAGES:-} == 1 ]]; then
     say "[packages] skipped (BERTH_SKIP_PACKAGES=1)"
 else
@@ -74,18 +94,21 @@ step clippy cargo clippy --workspace --all-targets -- -D warnings
 # process group of its own, which Ctrl-C at a terminal would not reach.
 if [[ -n ${BERTH_TEST_TIMEOUT:-} || ! -t 0 ]]; then
     test_timeout=${BERTH_TEST_TIMEOUT:-1800}
-    step test timeout --kill-after=30 "$test_timeout" cargo test --workspace "$@"
+    step test run_tests timeout --kill-after=30 "$test_timeout" cargo test --workspace --lib --bins --tests "$@"
     if [[ ${timings[-1]} == *"exit 124"* || ${timings[-1]} == *"exit 137"* ]]; then
         printf '*** cargo test timed out after %ss (BERTH_TEST_TIMEOUT)\n' "$test_timeout" >&2
     fi
 else
-    step test cargo test --workspace "$@"
+    step test run_tests cargo test --workspace --lib --bins --tests "$@"
 fi
 
 printf '\n==> summary (%ss in all)\n' $((SECONDS - start_all))
 printf '    %s\n' "${timings[@]}"
 if [[ ${#failed[@]} -gt 0 ]]; then
     printf '==> FAILED: %s\n' "${failed[*]}"
+    [[ -n $totals ]] && printf '%s\n' "$totals"
     exit 1
 fi
 echo "==> all steps passed"
+[[ -n $totals ]] && printf '%s\n' "$totals"
+exit 0
