@@ -173,6 +173,42 @@ impl Runtime {
         }
     }
 
+    /// Forgets a container whose processes are all gone, without running the runtime:
+    /// for runc that is its state directory and the (empty) cgroups it lists, which is
+    /// all `runc delete` does then, at a fraction of the cost of starting runc. Returns
+    /// false, having changed nothing, when that is not known to be safe (another runtime,
+    /// an init process still alive, a cgroup still in use): then use [`Runtime::delete`].
+    pub fn remove_stopped(&self, id: &str) -> bool {
+        if self.name != "runc" || id.contains('/') {
+            return false;
+        }
+        let dir = self.root.join(id);
+        let Ok(bytes) = std::fs::read(dir.join("state.json")) else {
+            return false;
+        };
+        #[derive(Deserialize)]
+        struct RuncState {
+            init_process_pid: i32,
+            init_process_start: u64,
+            #[serde(default)]
+            cgroup_paths: std::collections::BTreeMap<String, PathBuf>,
+        }
+        let Ok(st) = serde_json::from_slice::<RuncState>(&bytes) else {
+            return false;
+        };
+        if process_start_time(st.init_process_pid) == Some(st.init_process_start) {
+            return false;
+        }
+        for path in st.cgroup_paths.values() {
+            match std::fs::remove_dir(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => return false,
+            }
+        }
+        std::fs::remove_dir_all(&dir).is_ok()
+    }
+
     pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
         self.run("pause", id, &["pause", id])
     }
@@ -217,6 +253,22 @@ impl Runtime {
             })
             .unwrap_or_default()
     }
+}
+
+/// The start time (field 22 of /proc/PID/stat) of a live process, which tells a reused
+/// pid from the process runc recorded.
+fn process_start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    // State is field 3; after the comm field, field 22 is the 20th.
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
 }
 
 /// Turns runc's `time="..." level=error msg="..."` lines into the message alone.

@@ -907,7 +907,7 @@ impl LocalEngine {
     /// each step is idempotent and cleanup must go on.
     fn cleanup_runtime(&self, id: &str) {
         if let Ok(rt) = self.runtime() {
-            if rt.root.join(id).exists() {
+            if rt.root.join(id).exists() && !rt.remove_stopped(id) {
                 let _ = rt.delete(id, true);
             }
         }

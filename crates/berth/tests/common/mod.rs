@@ -156,14 +156,19 @@ impl Env {
         out
     }
 
-    /// Cgroup directories berth made for containers of this environment that still exist.
+    /// Cgroup directories berth made for containers of this environment that still exist,
+    /// in any hierarchy (v1 controllers, the hybrid `unified` one, or a v2 root).
     pub fn cgroups(&self, ids: &[String]) -> Vec<String> {
+        let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            roots.extend(rd.flatten().map(|e| e.path()));
+        }
         let mut out = Vec::new();
         for id in ids {
-            for ctl in ["memory", "pids", "cpu", "devices", "freezer"] {
-                let p = format!("/sys/fs/cgroup/{ctl}/berth/berth-{id}");
-                if Path::new(&p).exists() {
-                    out.push(p);
+            for r in &roots {
+                let p = r.join("berth").join(format!("berth-{id}"));
+                if p.exists() {
+                    out.push(p.to_string_lossy().into_owned());
                 }
             }
         }
