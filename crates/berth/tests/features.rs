@@ -1515,3 +1515,35 @@ fn container_processes_ignore_no_signals() {
         "SigIgn:\t0000000000000000\n"
     );
 }
+
+/// Sets the window size of the terminal behind `master` (the kernel then sends SIGWINCH
+/// to the terminal's foreground process group: berth).
+fn set_winsize(master: &std::fs::File, rows: u16, cols: u16) {
+    use std::os::fd::AsRawFd;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads the winsize we pass.
+    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+}
+
+#[test]
+fn run_it_passes_the_terminal_size_and_its_changes() {
+    let env = Env::new();
+    env.busybox();
+    // The size at start (or, if berth read it first, the change right after).
+    let mut p = Pty::spawn(&env, &["run", "--rm", "-it", "--name", "sz", BUSYBOX, "sh"]);
+    set_winsize(&p.master, 30, 100);
+    assert!(p.wait_output(10, "# "), "no prompt: {:?}", p.output());
+    p.master.write_all(b"stty size\r").unwrap();
+    assert!(p.wait_output(5, "30 100"), "{:?}", p.output());
+    // A change while it runs reaches the container's terminal.
+    set_winsize(&p.master, 42, 132);
+    std::thread::sleep(Duration::from_millis(400));
+    p.master.write_all(b"stty size; exit 3\r").unwrap();
+    assert_eq!(wait_for(&mut p.child, 10, "run -it"), 3);
+    assert!(p.output().contains("42 132"), "{:?}", p.output());
+}
