@@ -631,7 +631,7 @@ fn write_log(log: &mut File, stream: &str, data: &[u8]) {
 }
 
 /// Receives one fd over a unix socket (SCM_RIGHTS), as runc sends the pty master.
-fn recv_fd(s: &UnixStream) -> std::io::Result<File> {
+pub fn recv_fd(s: &UnixStream) -> std::io::Result<File> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut data = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut data)];

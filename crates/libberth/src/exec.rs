@@ -135,30 +135,12 @@ fn exit_code(st: &std::process::ExitStatus) -> i32 {
 /// `exec -t`: the runtime hands us the pty master; we copy it to our stdout and, with `-i`,
 /// our stdin to it (in raw mode when stdin is a terminal).
 mod tty {
-    use std::fs::File;
     use std::io::{Read, Write};
-    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixListener;
     use std::path::Path;
     use std::process::Command;
     use std::time::Duration;
-
-    fn recv_fd(s: &UnixStream) -> std::io::Result<File> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        let mut data = [0u8; 4096];
-        let mut iov = [std::io::IoSliceMut::new(&mut data)];
-        let mut space = nix::cmsg_space!(RawFd);
-        let msg = recvmsg::<()>(s.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())?;
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                if let Some(&fd) = fds.first() {
-                    // SAFETY: the kernel just gave us this fd; we are its only owner.
-                    return Ok(unsafe { File::from_raw_fd(fd) });
-                }
-            }
-        }
-        Err(std::io::Error::other("no file descriptor received"))
-    }
 
     /// Restores the terminal on fd 0 when dropped.
     struct Raw(Option<nix::sys::termios::Termios>);
@@ -190,7 +172,7 @@ mod tty {
         l.set_nonblocking(true)?;
         let master = loop {
             match l.accept() {
-                Ok((s, _)) => break recv_fd(&s)?,
+                Ok((s, _)) => break berth_oci::monitor::recv_fd(&s)?,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if let Some(st) = child.try_wait()? {
                         // The runtime failed before the process started; it said why.
