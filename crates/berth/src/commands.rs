@@ -1247,9 +1247,11 @@ fn scalar(v: &Value) -> String {
 fn version(f: &FormatArg) -> Result<i32> {
     let v = libberth::engine::version_json();
     match f.format.as_deref() {
-        Some("json") => println!("{}", json_indent(&json!({"Client": v}), 4)),
+        // Podman prints this one compact, on one line.
+        Some("json") => println!("{}", json!({"Client": v})),
         Some(t) => print_each(t, &[json!({"Client": v, "Version": v["Version"]})])?,
         None => {
+            println!("Client:       berth Engine");
             println!("Version:      {}", v["Version"].as_str().unwrap_or(""));
             println!("API Version:  {}", v["APIVersion"].as_str().unwrap_or(""));
             println!("OS/Arch:      {}", v["OsArch"].as_str().unwrap_or(""));

@@ -1521,3 +1521,55 @@ fn load_unnamed_image() {
     assert_eq!(image_id(&env, "localhost/named:latest"), id);
     assert_eq!(env.ok(&["images", "-q", "--filter", "dangling=true"]), "");
 }
+
+/// Archives as skopeo writes them (docker-archive with a name, OCI with a ref name, OCI
+/// converted from docker-archive with gzip-compressed layers) load and run.
+#[test]
+fn archives_written_by_skopeo_load_and_run() {
+    if std::process::Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: skopeo is not installed");
+        return;
+    }
+    let env = Env::new();
+    let dir = env.dir.join("skopeo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = |src: String, dst: String, extra: &[&str]| {
+        let st = std::process::Command::new("skopeo")
+            .args(["copy", "-q"])
+            .args(extra)
+            .arg(&src)
+            .arg(&dst)
+            .status()
+            .unwrap();
+        assert!(st.success(), "skopeo copy {src} {dst}");
+    };
+    let img = |f: &str| images().join(f).to_string_lossy().into_owned();
+    let at = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    copy(
+        format!("oci-archive:{}", img("multilayer-oci.tar")),
+        format!("docker-archive:{}:localhost/sk/multi:v1", at("docker.tar")),
+        &[],
+    );
+    copy(
+        format!("docker-archive:{}", img("busybox-docker.tar")),
+        format!("oci-archive:{}:localhost/sk/gz:v2", at("gz.tar")),
+        &["--dest-compress"],
+    );
+    assert_eq!(
+        env.ok(&["load", "-i", &at("docker.tar")]),
+        "Loaded image: localhost/sk/multi:v1\n"
+    );
+    assert_eq!(
+        env.ok(&["load", "-i", &at("gz.tar")]),
+        "Loaded image: localhost/sk/gz:v2\n"
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "localhost/sk/multi:v1", "ls", "/opq"]),
+        "new\n"
+    );
+    assert_eq!(env.ok(&["run", "--rm", "sk/gz:v2", "echo", "ok"]), "ok\n");
+}
