@@ -18,6 +18,8 @@ BERTH_PACKAGES=(
     busybox-static python3 tar gzip
     # networking, registry and image tools (networking and registry issues)
     netavark aardvark-dns passt docker-registry skopeo
+    # registry tests: a TLS certificate authority and htpasswd users
+    openssl apache2-utils
 )
 
 # Bold only on a terminal, so CI logs stay plain text.

@@ -117,6 +117,36 @@ pub enum ImageError {
         what: &'static str,
         err: serde_json::Error,
     },
+
+    /// A containers config file (registries.conf, short-name-aliases.conf, auth.json,
+    /// policy.json) that cannot be read, parsed or written. `context` names the file the
+    /// way containers/image does (`loading registries configuration "/etc/..."`).
+    #[error("{context}: {reason}")]
+    Config { context: String, reason: String },
+
+    /// A short name that cannot be resolved (no alias and no search registries,
+    /// enforcing mode without a TTY, ...).
+    #[error("{0}")]
+    ShortName(String),
+
+    /// A registry marked `blocked = true` in registries.conf.
+    #[error("registry {prefix} is blocked in {sources}")]
+    Blocked { prefix: String, sources: String },
+
+    /// Credentials that cannot be looked up, stored or removed (bad key, helper failure).
+    #[error("{0}")]
+    Credentials(String),
+
+    /// The key has no credentials in the auth file (`podman logout` of a registry one is
+    /// not logged into).
+    #[error("not logged in")]
+    NotLoggedIn,
+
+    /// policy.json rejects the image (`reject`) or requires something berth cannot check
+    /// yet (`signedBy`, `sigstoreSigned`, `signedBaseLayer`). The message is complete
+    /// (`Source image rejected: Running image docker://busybox:latest is rejected by policy.`).
+    #[error("{0}")]
+    Policy(String),
 }
 
 impl ImageError {
@@ -132,6 +162,13 @@ impl ImageError {
         ImageError::InvalidReference {
             name: name.to_string(),
             reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn config(context: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        ImageError::Config {
+            context: context.into(),
+            reason: reason.to_string(),
         }
     }
 

@@ -71,6 +71,62 @@ impl Reference {
         })
     }
 
+    /// Parses `s` the Docker way (Go's `reference.ParseNormalizedNamed`): `busybox` ->
+    /// `docker.io/library/busybox`, `foo/bar:1` -> `docker.io/foo/bar:1`; names with a
+    /// registry host keep it. No `:latest` is added (see [`Reference::with_default_tag`]).
+    pub fn parse_normalized(s: &str) -> Result<Reference> {
+        parse_normalized(s)
+    }
+
+    /// Parses `s` that must already be in canonical form (Go's `reference.ParseNamed`):
+    /// `docker.io/library/busybox:1` is accepted, `busybox` and `docker.io/busybox` are not.
+    pub fn parse_canonical(s: &str) -> Result<Reference> {
+        let named = parse_normalized(s)?;
+        if named.to_string() != s {
+            return Err(ImageError::reference(s, "repository name must be canonical"));
+        }
+        Ok(named)
+    }
+
+    /// True when the first component names a registry host (contains `.` or `:`, or is
+    /// `localhost`): such a name is not a short name.
+    pub fn has_registry(&self) -> bool {
+        has_registry_host(&self.domain)
+    }
+
+    /// Go's `reference.TagNameOnly`: adds `:latest` when there is neither tag nor digest.
+    pub fn with_default_tag(mut self) -> Reference {
+        if self.tag.is_none() && self.digest.is_none() {
+            self.tag = Some("latest".to_string());
+        }
+        self
+    }
+
+    /// The same repository without tag and digest (Go's `reference.TrimNamed`).
+    pub fn trimmed(&self) -> Reference {
+        Reference {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: None,
+            digest: None,
+        }
+    }
+
+    /// Go's `reference.FamiliarString`: `docker.io/library/busybox:1` -> `busybox:1`,
+    /// `docker.io/foo/bar` -> `foo/bar`; other registries are kept.
+    pub fn familiar(&self) -> String {
+        let mut r = self.clone();
+        if r.domain == DEFAULT_DOMAIN {
+            r.domain = String::new();
+            if let Some(rest) = r.path.strip_prefix(OFFICIAL_REPO_PREFIX) {
+                if !rest.contains('/') {
+                    r.path = rest.to_string();
+                }
+            }
+        }
+        r.to_string()
+    }
+
     /// `domain/path` (or `path` without a domain): the repository, without tag or digest.
     pub fn repository(&self) -> String {
         if self.domain.is_empty() {
@@ -138,6 +194,12 @@ pub(crate) fn normalize_repo_tag(s: &str) -> std::result::Result<String, String>
     normalize_name(s).map_err(|e| e.to_string())
 }
 
+/// Strips a `docker://` transport prefix (`docker://quay.io/a/b` -> `quay.io/a/b`), or
+/// returns `None` when `s` does not start with it.
+pub fn strip_docker_transport(s: &str) -> Option<&str> {
+    s.strip_prefix("docker://")
+}
+
 /// Go's `reference.ParseNormalizedNamed`.
 fn parse_normalized(s: &str) -> Result<Reference> {
     if s.len() == 64
@@ -203,7 +265,7 @@ fn split_name(name: &str) -> Option<(&str, &str)> {
 }
 
 /// `domain-component(\.domain-component)*(:[0-9]+)?`
-fn valid_domain(s: &str) -> bool {
+pub(crate) fn valid_domain(s: &str) -> bool {
     let (host, port) = match s.split_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (s, None),
@@ -376,6 +438,35 @@ mod tests {
         assert!(normalize_repo_tag("Busybox:1")
             .unwrap_err()
             .contains("lowercase"));
+    }
+
+    #[test]
+    fn normalized_canonical_familiar() {
+        let r = Reference::parse_normalized("busybox").unwrap();
+        assert_eq!(r.to_string(), "docker.io/library/busybox");
+        assert_eq!(r.clone().with_default_tag().to_string(), "docker.io/library/busybox:latest");
+        assert_eq!(r.familiar(), "busybox");
+        let d = Reference::parse_normalized(&format!("quay.io/a/b:1@{D}")).unwrap();
+        assert_eq!(d.clone().with_default_tag(), d);
+        assert_eq!(d.trimmed().to_string(), "quay.io/a/b");
+        assert_eq!(
+            Reference::parse_normalized("foo/bar:2").unwrap().familiar(),
+            "foo/bar:2"
+        );
+        assert_eq!(
+            Reference::parse_normalized("docker.io/library/a/b").unwrap().familiar(),
+            "library/a/b"
+        );
+        assert!(Reference::parse_canonical("docker.io/library/busybox:1").is_ok());
+        assert!(Reference::parse_canonical("docker.io/busybox")
+            .unwrap_err()
+            .to_string()
+            .contains("canonical"));
+        assert!(Reference::parse_canonical("busybox").is_err());
+        assert_eq!(strip_docker_transport("docker://busybox"), Some("busybox"));
+        assert_eq!(strip_docker_transport("busybox"), None);
+        assert!(Reference::parse("localhost/a").unwrap().has_registry());
+        assert!(!Reference::parse("foo/a").unwrap().has_registry());
     }
 
     #[test]

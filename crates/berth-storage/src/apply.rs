@@ -30,6 +30,7 @@ use nix::unistd;
 use tar::EntryType;
 
 use crate::digest::HashingReader;
+use crate::tarsplit;
 use crate::fsutil::{
     self, kind_of, lstat_at, open_at, open_dir_at, set_meta_at, set_meta_fd, set_times_at,
     set_times_fd, Meta,
@@ -49,8 +50,15 @@ pub(crate) struct Applied {
 }
 
 /// Apply the (plain or gzip) tar `reader` onto `dir`, which is an empty directory for the
-/// overlay driver and a copy of the parent layer for vfs.
-pub(crate) fn apply_stream<R: Read>(dir: &Path, driver: Driver, reader: R) -> Result<Applied> {
+/// overlay driver and a copy of the parent layer for vfs. With `split_dir` (the layer's
+/// directory), the index that rebuilds the exact uncompressed tar is written there (see
+/// the `tarsplit` module).
+pub(crate) fn apply_stream<R: Read>(
+    dir: &Path,
+    driver: Driver,
+    reader: R,
+    split_dir: Option<&Path>,
+) -> Result<Applied> {
     let mut raw = BufReader::with_capacity(256 * 1024, reader);
     let mut magic = [0u8; 6];
     let mut n = 0;
@@ -76,10 +84,26 @@ pub(crate) fn apply_stream<R: Read>(dir: &Path, driver: Driver, reader: R) -> Re
         Box::new(stream)
     };
 
+    let split = match split_dir {
+        Some(d) => {
+            let index = d.join(tarsplit::TAR_SPLIT);
+            let rec = tarsplit::Recorder::create(&index).map_err(|err| StorageError::Io {
+                op: "creating",
+                path: index,
+                err,
+            })?;
+            Some((rec, d.join(tarsplit::STASH)))
+        }
+        None => None,
+    };
+    let decoded: Box<dyn Read> = match &split {
+        Some((rec, _)) => Box::new(tarsplit::Tee::new(decoded, rec.clone())),
+        None => decoded,
+    };
     let mut hashing = HashingReader::new(decoded);
     {
         let mut archive = tar::Archive::new(&mut hashing);
-        let mut applier = Applier::new(dir, driver)?;
+        let mut applier = Applier::new(dir, driver, split.clone())?;
         for entry in archive.entries().map_err(StorageError::Stream)? {
             let mut entry = entry.map_err(StorageError::Stream)?;
             applier.entry(&mut entry)?;
@@ -87,6 +111,16 @@ pub(crate) fn apply_stream<R: Read>(dir: &Path, driver: Driver, reader: R) -> Re
         applier.finish();
     }
     let (diff_id, size) = hashing.finish().map_err(StorageError::Stream)?;
+    if let (Some((rec, _)), Some(d)) = (&split, split_dir) {
+        let hex = diff_id.strip_prefix("sha256:").unwrap_or(&diff_id);
+        rec.borrow_mut()
+            .finish(size, hex)
+            .map_err(|err| StorageError::Io {
+                op: "writing",
+                path: d.join(tarsplit::TAR_SPLIT),
+                err,
+            })?;
+    }
     Ok(Applied { diff_id, size })
 }
 
@@ -121,10 +155,12 @@ struct Applier {
     /// Directory times are set at the end: adding entries changes a directory's mtime.
     dir_times: Vec<(Vec<OsString>, TimeSpec, TimeSpec)>,
     buf: Vec<u8>,
+    /// The tar-split recorder and the stash directory for replaced contents.
+    split: Option<(tarsplit::Shared, PathBuf)>,
 }
 
 impl Applier {
-    fn new(dir: &Path, driver: Driver) -> Result<Self> {
+    fn new(dir: &Path, driver: Driver, split: Option<(tarsplit::Shared, PathBuf)>) -> Result<Self> {
         let root = fsutil::open_dir(dir).map_err(|err| StorageError::Io {
             op: "opening layer directory",
             path: dir.to_path_buf(),
@@ -136,6 +172,7 @@ impl Applier {
             extracted: HashSet::new(),
             dir_times: Vec::new(),
             buf: vec![0; 128 * 1024],
+            split,
         })
     }
 
@@ -190,7 +227,7 @@ impl Applier {
         let p = parent.as_raw_fd();
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.clear(p, last, false, &name)?;
+                self.clear(p, last, &rel, false, &name)?;
                 let mut f = open_at(
                     p,
                     last,
@@ -198,6 +235,10 @@ impl Applier {
                     Mode::from_bits_truncate(0o600),
                 )
                 .map_err(|e| entry_err(&name, "creating file", e.into()))?;
+                if let (Some((rec, _)), false) = (&self.split, kind == EntryType::GNUSparse) {
+                    rec.borrow_mut()
+                        .content(entry.raw_file_position(), entry.size(), &rel);
+                }
                 copy_data(entry, &mut f, &mut self.buf).map_err(|e| match e {
                     CopyError::Read(e) => StorageError::Stream(e),
                     CopyError::Write(e) => entry_err(&name, "writing file", e),
@@ -208,7 +249,7 @@ impl Applier {
                     .map_err(|e| entry_err(&name, "setting times", e))?;
             }
             EntryType::Directory => {
-                if !self.clear(p, last, true, &name)? {
+                if !self.clear(p, last, &rel, true, &name)? {
                     stat::mkdirat(Some(p), last.as_os_str(), Mode::from_bits_truncate(0o700))
                         .map_err(|e| entry_err(&name, "creating directory", e.into()))?;
                 }
@@ -224,7 +265,7 @@ impl Applier {
                     .as_deref()
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| refuse(&name, "symlink without a target".into()))?;
-                self.clear(p, last, false, &name)?;
+                self.clear(p, last, &rel, false, &name)?;
                 unistd::symlinkat(OsStr::from_bytes(target), Some(p), last.as_os_str())
                     .map_err(|e| entry_err(&name, "creating symlink", e.into()))?;
                 set_meta_at(p, last, true, &meta.meta())
@@ -256,7 +297,7 @@ impl Applier {
                         (sflag, dev)
                     }
                 };
-                self.clear(p, last, false, &name)?;
+                self.clear(p, last, &rel, false, &name)?;
                 stat::mknodat(
                     Some(p),
                     last.as_os_str(),
@@ -325,17 +366,52 @@ impl Applier {
     /// Make room for a new entry `last` in `dir`: remove what is there, except that an
     /// existing directory is kept (merged) when the new entry is a directory too.
     /// Returns whether a directory was kept.
-    fn clear(&mut self, dir: RawFd, last: &OsStr, want_dir: bool, name: &str) -> Result<bool> {
+    fn clear(
+        &mut self,
+        dir: RawFd,
+        last: &OsStr,
+        rel: &Path,
+        want_dir: bool,
+        name: &str,
+    ) -> Result<bool> {
         match lstat_at(dir, last) {
             Err(Errno::ENOENT) => Ok(false),
             Err(e) => Err(entry_err(name, "inspecting existing entry", e.into())),
             Ok(st) if want_dir && kind_of(&st) == SFlag::S_IFDIR => Ok(true),
-            Ok(_) => {
-                fsutil::remove_at(dir, last)
-                    .map_err(|e| entry_err(name, "replacing existing entry", e))?;
+            Ok(st) => {
+                if !self.keep_recorded(dir, last, rel, kind_of(&st) == SFlag::S_IFDIR, name)? {
+                    fsutil::remove_at(dir, last)
+                        .map_err(|e| entry_err(name, "replacing existing entry", e))?;
+                }
                 Ok(false)
             }
         }
+    }
+
+    /// Before `rel` (`last` in `dir`) goes: a file whose content the tar-split index refers
+    /// to is moved to the stash instead (returns true: it is gone from `dir`); a directory
+    /// holding such files makes the index unusable.
+    fn keep_recorded(
+        &mut self,
+        dir: RawFd,
+        last: &OsStr,
+        rel: &Path,
+        is_dir: bool,
+        name: &str,
+    ) -> Result<bool> {
+        let Some((rec, stash_dir)) = &self.split else {
+            return Ok(false);
+        };
+        if is_dir {
+            rec.borrow_mut().removing_dir(rel);
+            return Ok(false);
+        }
+        let Some(n) = rec.borrow_mut().take_live(rel) else {
+            return Ok(false);
+        };
+        tarsplit::stash(dir, last, stash_dir, n)
+            .map_err(|e| entry_err(name, "keeping replaced file content", e))?;
+        Ok(true)
     }
 
     fn hardlink(
@@ -386,7 +462,7 @@ impl Applier {
                 ));
             }
         }
-        self.clear(dir, last, false, name)?;
+        self.clear(dir, last, rel, false, name)?;
         // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
         unistd::linkat(
             Some(tdir.as_raw_fd()),
@@ -400,11 +476,13 @@ impl Applier {
 
     /// `.wh.NAME`: overlay records a 0:0 character device, vfs deletes NAME.
     fn whiteout(&mut self, parents: &[OsString], target: &OsStr, name: &str) -> Result<()> {
+        let mut rel: PathBuf = parents.iter().collect();
+        rel.push(target);
         match self.driver {
             Driver::Overlay => {
                 let dir = self.walk(parents, true, name)?.expect("walk with create");
                 let p = dir.as_raw_fd();
-                self.clear(p, target, false, name)?;
+                self.clear(p, target, &rel, false, name)?;
                 stat::mknodat(
                     Some(p),
                     target,
@@ -416,13 +494,15 @@ impl Applier {
             }
             Driver::Vfs => {
                 if let Some(dir) = self.walk(parents, false, name)? {
-                    fsutil::remove_at(dir.as_raw_fd(), target)
-                        .map_err(|e| entry_err(name, "removing whited-out entry", e))?;
+                    let d = dir.as_raw_fd();
+                    let is_dir = lstat_at(d, target).is_ok_and(|st| kind_of(&st) == SFlag::S_IFDIR);
+                    if !self.keep_recorded(d, target, &rel, is_dir, name)? {
+                        fsutil::remove_at(d, target)
+                            .map_err(|e| entry_err(name, "removing whited-out entry", e))?;
+                    }
                 }
             }
         }
-        let mut rel: PathBuf = parents.iter().collect();
-        rel.push(target);
         self.extracted.remove(&rel);
         Ok(())
     }

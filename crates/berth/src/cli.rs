@@ -126,6 +126,8 @@ pub enum ImageShared {
     Tag(TagArgs),
     /// Remove a name from a local image
     Untag(UntagArgs),
+    /// Pull an image from a registry
+    Pull(PullArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,6 +214,11 @@ pub struct CreateFlags {
     /// Pull image policy (always, missing, never, newer)
     #[arg(long, default_value = "missing")]
     pub pull: String,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// Suppress output information when pulling images
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Connect a container to a network (none, host)
     #[arg(long, alias = "net", default_value = "none")]
     pub network: String,
@@ -619,4 +626,50 @@ pub struct ImagesArgs {
     #[arg(long, default_value = "created")]
     pub sort: String,
     pub name: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryFlags {
+    /// Require HTTPS and verify certificates when contacting registries
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub tls_verify: Option<bool>,
+    /// Use USERNAME[:PASSWORD] for accessing the registry
+    #[arg(long)]
+    pub creds: Option<String>,
+    /// Path of the authentication file
+    #[arg(long, env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<std::path::PathBuf>,
+    /// Path to a directory of certificates (*.crt) for the registry
+    #[arg(long)]
+    pub cert_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// Suppress output information when pulling images
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Specify the platform for selecting the image (OS/ARCH[/VARIANT])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Use ARCH instead of the architecture of the machine
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Use OS instead of the running OS
+    #[arg(long)]
+    pub os: Option<String>,
+    /// Use VARIANT instead of the running architecture variant
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Number of times to retry in case of failure
+    #[arg(long, default_value_t = 3)]
+    pub retry: u32,
+    /// Pull all tagged images in the repository
+    #[arg(short, long)]
+    pub all_tags: bool,
+    /// IMAGE [IMAGE...]
+    #[arg(required = true)]
+    pub images: Vec<String>,
 }

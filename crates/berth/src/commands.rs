@@ -106,6 +106,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
     match c {
         ContainerCmd::Create(a) => {
             let o = create_options(&a.flags, &a.args)?;
+            ensure_image(e, &a.flags, &o.image)?;
             let id = e.container_create(&o)?;
             println!("{id}");
             Ok(0)
@@ -357,15 +358,9 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
     let (image, command) = args
         .split_first()
         .ok_or_else(|| anyhow!("an image name is required"))?;
-    if f.pull != "never" && f.pull != "missing" {
-        if !matches!(f.pull.as_str(), "always" | "newer") {
-            bail!(
-                "invalid pull policy {:?}: use always, missing, never or newer",
-                f.pull
-            );
-        }
+    if !matches!(f.pull.as_str(), "always" | "missing" | "never" | "newer") {
         bail!(
-            "--pull {} needs a registry, which berth cannot reach yet: use --pull never",
+            "invalid pull policy {:?}: use always, missing, never or newer",
             f.pull
         );
     }
@@ -448,6 +443,7 @@ fn finish_session(e: &dyn Engine, id: &str, end: End, auto_remove: bool) -> Resu
 fn run_container(e: &dyn Engine, a: RunArgs) -> Result<i32> {
     let keys = attach::parse_detach_keys(&a.detach_keys)?;
     let o = create_options(&a.flags, &a.args)?;
+    ensure_image(e, &a.flags, &o.image)?;
     let id = e.container_create(&o)?;
     let started = e.container_start(&id, !a.detach);
     let (id, conn) = match started {
@@ -1116,6 +1112,30 @@ fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
             e.image_untag(&a.image, &a.names)?;
             Ok(0)
         }
+        ImageShared::Pull(a) => {
+            if a.all_tags {
+                bail!("--all-tags is not supported yet");
+            }
+            let mut o = pull_options(&a.registry)?;
+            if let Some(p) = &a.platform {
+                let parts: Vec<&str> = p.split('/').collect();
+                if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|x| x.is_empty()) {
+                    bail!("invalid platform {p:?}: use OS/ARCH[/VARIANT]");
+                }
+                o.os = Some(parts[0].to_string());
+                o.arch = Some(parts[1].to_string());
+                o.variant = parts.get(2).map(|v| v.to_string());
+            }
+            o.os = a.os.clone().or(o.os);
+            o.arch = a.arch.clone().or(o.arch);
+            o.variant = a.variant.clone().or(o.variant);
+            o.retries = a.retry;
+            for img in &a.images {
+                let id = pull_one(e, img, &o, a.quiet)?;
+                println!("{id}");
+            }
+            Ok(0)
+        }
     }
 }
 
@@ -1258,4 +1278,114 @@ fn version(f: &FormatArg) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Registry options from the shared flags (`--tls-verify`, `--creds`, `--cert-dir`).
+fn pull_options(r: &RegistryFlags) -> Result<libberth::pull::PullOptions> {
+    let credentials = match &r.creds {
+        Some(c) if c.is_empty() => bail!("--creds: credentials must not be empty"),
+        Some(c) => {
+            let (u, p) = c.split_once(':').unwrap_or((c.as_str(), ""));
+            if u.is_empty() {
+                bail!("--creds: the user name must not be empty");
+            }
+            Some(berth_registry::Credentials {
+                username: u.to_string(),
+                password: p.to_string(),
+            })
+        }
+        None => None,
+    };
+    if let Some(d) = &r.cert_dir {
+        if !d.is_dir() {
+            bail!("--cert-dir {}: not a directory", d.display());
+        }
+    }
+    Ok(libberth::pull::PullOptions {
+        tls_verify: r.tls_verify,
+        credentials,
+        cert_dir: r.cert_dir.clone(),
+        ..Default::default()
+    })
+}
+
+/// Pulls one image, printing Podman's progress lines on stderr unless `quiet`.
+fn pull_one(
+    e: &dyn Engine,
+    image: &str,
+    o: &libberth::pull::PullOptions,
+    quiet: bool,
+) -> Result<String> {
+    use libberth::pull::PullEvent;
+    let mut err = std::io::stderr();
+    let mut first_blob = true;
+    let mut print = |ev: PullEvent| {
+        if quiet {
+            return;
+        }
+        let _ = match ev {
+            PullEvent::Trying(n) => writeln!(err, "Trying to pull {n}..."),
+            PullEvent::CopyingBlob {
+                digest, skipped, ..
+            } => {
+                if first_blob {
+                    first_blob = false;
+                    let _ = writeln!(err, "Getting image source signatures");
+                }
+                let short = digest.trim_start_matches("sha256:");
+                if skipped {
+                    writeln!(
+                        err,
+                        "Copying blob {} skipped: already exists",
+                        &short[..12.min(short.len())]
+                    )
+                } else {
+                    writeln!(err, "Copying blob {digest}")
+                }
+            }
+            PullEvent::CopyingConfig(d) => writeln!(err, "Copying config {d}"),
+            PullEvent::WritingManifest => {
+                writeln!(
+                    err,
+                    "Writing manifest to image destination\nStoring signatures"
+                )
+            }
+        };
+    };
+    let mut tries = 0;
+    loop {
+        match e.image_pull(image, o, &mut print) {
+            Ok(id) => return Ok(id),
+            // Only a registry that did not answer is worth asking again.
+            Err(libberth::Error::Other(m))
+                if m.starts_with("pinging container registry") && tries < o.retries =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_secs(1));
+                let _ = m;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// `--pull`: pulls the image for `create`/`run` when the policy asks for it.
+fn ensure_image(e: &dyn Engine, f: &CreateFlags, image: &str) -> Result<()> {
+    let pull = match f.pull.as_str() {
+        "never" => false,
+        "missing" => !e.image_exists(image)?,
+        _ => true, // always, newer (berth does not compare digests yet: it pulls)
+    };
+    if !pull {
+        return Ok(());
+    }
+    let o = pull_options(&f.registry)?;
+    match pull_one(e, image, &o, f.quiet) {
+        Ok(_) => Ok(()),
+        // A local-only name that cannot be pulled: as Podman, "image not known".
+        Err(err) if f.pull == "missing" && err.to_string().contains("short-name resolution") => {
+            Err(libberth::Error::NoSuchImage(image.to_string()).into())
+        }
+        Err(err) => Err(err),
+    }
 }

@@ -30,6 +30,12 @@ pub trait Engine: Send + Sync {
     fn image_remove(&self, keys: &[String], force: bool, all: bool) -> Result<RmiReport>;
     fn image_exists(&self, key: &str) -> Result<bool>;
     fn image_prune(&self, all: bool) -> Result<Vec<String>>;
+    fn image_pull(
+        &self,
+        reference: &str,
+        opts: &crate::pull::PullOptions,
+        events: &mut dyn FnMut(crate::pull::PullEvent),
+    ) -> Result<String>;
     // containers
     fn container_create(&self, opts: &CreateOptions) -> Result<String>;
     fn container_init(&self, key: &str) -> Result<String>;
@@ -64,6 +70,14 @@ pub trait Engine: Send + Sync {
 }
 
 impl Engine for LocalEngine {
+    fn image_pull(
+        &self,
+        reference: &str,
+        opts: &crate::pull::PullOptions,
+        events: &mut dyn FnMut(crate::pull::PullEvent),
+    ) -> Result<String> {
+        self.pull(reference, opts, events)
+    }
     fn image_load(&self, path: &Path) -> Result<Vec<String>> {
         self.load(path)
     }

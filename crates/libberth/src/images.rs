@@ -14,8 +14,8 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A layer as the image record keeps it.
 #[derive(Debug, Clone)]
-struct StoredLayer {
-    chain_id: String,
+pub(crate) struct StoredLayer {
+    pub(crate) chain_id: String,
     diff_id: String,
     parent: Option<String>,
     size: u64,
@@ -34,7 +34,7 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// The chain IDs of a stack of diff IDs, bottom to top.
-fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+pub(crate) fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
     for d in diff_ids {
         out.push(berth_storage::chain_id(out.last().map(String::as_str), d));
@@ -140,7 +140,7 @@ impl LocalEngine {
     }
 
     /// Stores an image whose layers are already applied. Names move from older images.
-    fn commit_image(
+    pub(crate) fn commit_image(
         &self,
         config_bytes: &[u8],
         manifest: Option<Vec<u8>>,
@@ -202,7 +202,10 @@ impl LocalEngine {
 
     /// Applies layers bottom to top, skipping those already stored. On error, removes the
     /// layers this call created. Returns (chain_id, diff_id, parent, size) per layer.
-    fn apply_layers(&self, layers: &[(std::path::PathBuf, String)]) -> Result<Vec<StoredLayer>> {
+    pub(crate) fn apply_layers(
+        &self,
+        layers: &[(std::path::PathBuf, String)],
+    ) -> Result<Vec<StoredLayer>> {
         let diff_ids: Vec<String> = layers.iter().map(|l| l.1.clone()).collect();
         let chain = chain_ids(&diff_ids);
         let mut created: Vec<String> = Vec::new();

@@ -14,6 +14,7 @@ pub mod images;
 pub mod local;
 pub mod lock;
 pub mod logs;
+pub mod pull;
 pub mod query;
 pub mod types;
 

@@ -208,3 +208,189 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// A `docker-registry` (Distribution 2.8, Debian's package) on 127.0.0.1, started for one
+/// test in its own directory and stopped (by pid) when dropped.
+pub struct Registry {
+    /// "127.0.0.1:PORT"
+    pub addr: String,
+    pub dir: PathBuf,
+    /// For a TLS registry: the directory holding the CA's `ca.crt` (for `--cert-dir`).
+    pub ca_dir: Option<PathBuf>,
+    child: std::process::Child,
+}
+
+pub struct RegistryOptions {
+    pub tls: bool,
+    /// (user, password) for htpasswd basic auth (needs TLS, as Distribution requires).
+    pub user: Option<(&'static str, &'static str)>,
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().expect("running a test tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Registry {
+    pub fn start(dir: &Path, o: RegistryOptions) -> Registry {
+        std::fs::create_dir_all(dir).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.join("data").display()
+        );
+        let mut ca_dir = None;
+        if o.tls {
+            let ssl = |args: &[&str]| run_ok(Command::new("openssl").args(args).current_dir(dir));
+            ssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=berth test CA",
+            ]);
+            ssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]);
+            std::fs::write(
+                dir.join("san.ext"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+            )
+            .unwrap();
+            ssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ]);
+            let certs = dir.join("certs");
+            std::fs::create_dir_all(&certs).unwrap();
+            std::fs::copy(dir.join("ca.crt"), certs.join("ca.crt")).unwrap();
+            ca_dir = Some(certs);
+            cfg.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.join("server.crt").display(),
+                dir.join("server.key").display()
+            ));
+        }
+        if let Some((user, pass)) = o.user {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .expect("running htpasswd");
+            assert!(out.status.success());
+            std::fs::write(dir.join("htpasswd"), out.stdout).unwrap();
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.join("config.yml"), cfg).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
+            .spawn()
+            .expect("starting docker-registry");
+        let reg = Registry {
+            addr,
+            dir: dir.to_path_buf(),
+            ca_dir,
+            child,
+        };
+        assert!(
+            eventually(10, || std::net::TcpStream::connect(&reg.addr).is_ok()),
+            "docker-registry did not start: {}",
+            std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+        );
+        reg
+    }
+
+    /// Copies the test archive `archive` (from `images()`) to `repo:tag` in this registry
+    /// with skopeo. Returns the manifest digest skopeo reports.
+    pub fn push_with_skopeo(&self, archive: &str, repo_tag: &str) -> String {
+        let mut c = Command::new("skopeo");
+        c.args(["copy", "-q"]);
+        match &self.ca_dir {
+            Some(d) => {
+                c.arg("--dest-cert-dir").arg(d);
+            }
+            None => {
+                c.arg("--dest-tls-verify=false");
+            }
+        }
+        let digest_file = self.dir.join(format!("digest-{}", unique()));
+        c.arg("--digestfile").arg(&digest_file);
+        if let Some((u, p)) = self.user() {
+            c.arg("--dest-creds").arg(format!("{u}:{p}"));
+        }
+        c.arg(format!("oci-archive:{}", images().join(archive).display()));
+        c.arg(format!("docker://{}/{repo_tag}", self.addr));
+        run_ok(&mut c);
+        std::fs::read_to_string(digest_file)
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    fn user(&self) -> Option<(String, String)> {
+        let h = std::fs::read_to_string(self.dir.join("htpasswd")).ok()?;
+        let user = h.split(':').next()?.to_string();
+        Some((user, REGISTRY_PASSWORD.to_string()))
+    }
+}
+
+/// The password tests give htpasswd users.
+pub const REGISTRY_PASSWORD: &str = "s3cret-pass";
+
+pub fn skopeo_available() -> bool {
+    Command::new("skopeo").arg("--version").output().is_ok()
+        && Command::new("docker-registry")
+            .arg("--version")
+            .output()
+            .is_ok()
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,357 @@
+//! `pull`: an image from a registry into local storage. The manifest (chosen from an
+//! index for the requested platform), the config and every layer are verified against
+//! their digests; layers already stored are not fetched again; nothing is recorded
+//! unless everything arrived whole.
+
+use crate::error::{Error, IoContext, Result};
+use crate::local::LocalEngine;
+use berth_registry::{Client, ClientOptions, Credentials, Manifest};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const INDEX_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+const SCHEMA1_TYPES: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    "application/vnd.docker.distribution.manifest.v1+json",
+];
+
+/// How many layers download at once (Podman's default).
+pub const PARALLEL_DOWNLOADS: usize = 6;
+
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// None: as registries.conf says (secure unless the registry is marked insecure).
+    pub tls_verify: Option<bool>,
+    pub credentials: Option<Credentials>,
+    pub cert_dir: Option<PathBuf>,
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub variant: Option<String>,
+    pub retries: u32,
+}
+
+/// What a pull reports as it goes (the CLI prints these like Podman does).
+#[derive(Debug, Clone)]
+pub enum PullEvent {
+    Trying(String),
+    /// A blob is being copied (digest, size) or was already there.
+    CopyingBlob {
+        digest: String,
+        size: u64,
+        skipped: bool,
+    },
+    CopyingConfig(String),
+    WritingManifest,
+}
+
+fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io(what.to_string(), e)
+}
+
+fn registry_err(e: berth_registry::RegistryError) -> Error {
+    Error::Other(e.to_string())
+}
+
+/// The platform we run containers for, as Go names it.
+fn host_platform(o: &PullOptions) -> (String, String, Option<String>) {
+    let arch = o
+        .arch
+        .clone()
+        .unwrap_or_else(|| berth_oci::seccomp::go_arch().to_string());
+    let variant = o
+        .variant
+        .clone()
+        .or_else(|| (arch == "arm64").then(|| "v8".to_string()));
+    (
+        o.os.clone().unwrap_or_else(|| "linux".into()),
+        arch,
+        variant,
+    )
+}
+
+/// Picks the manifest for our platform from an index.
+fn choose_from_index(index: &Value, o: &PullOptions, name: &str) -> Result<String> {
+    let (os, arch, variant) = host_platform(o);
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let mut fallback = None;
+    for m in &manifests {
+        let p = &m["platform"];
+        if p["os"].as_str() != Some(os.as_str())
+            || p["architecture"].as_str() != Some(arch.as_str())
+        {
+            continue;
+        }
+        let digest = m["digest"].as_str().unwrap_or_default().to_string();
+        match (&variant, p["variant"].as_str()) {
+            (Some(v), Some(pv)) if v == pv => return Ok(digest),
+            (None, None) => return Ok(digest),
+            _ => {
+                fallback.get_or_insert(digest);
+            }
+        }
+    }
+    fallback.ok_or_else(|| {
+        Error::Other(format!(
+            "choosing an image from manifest list {name}: no image found in manifest list for architecture {arch}, variant {:?}, OS {os}",
+            variant.unwrap_or_default()
+        ))
+    })
+}
+
+/// A reader that hashes what passes through and counts it.
+struct Verify<R> {
+    inner: R,
+    hasher: Sha256,
+    n: u64,
+}
+
+impl<R: Read> Read for Verify<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+/// Downloads blob `digest` to `dest`, checking its digest (and size when known).
+fn fetch_blob(
+    client: &Client,
+    repo: &str,
+    digest: &str,
+    size: Option<u64>,
+    dest: &Path,
+) -> Result<()> {
+    let (body, _) = client.get_blob(repo, digest).map_err(registry_err)?;
+    let mut v = Verify {
+        inner: body,
+        hasher: Sha256::new(),
+        n: 0,
+    };
+    let mut f = std::fs::File::create(dest).map_err(io_err("creating a download file"))?;
+    let what = format!("fetching blob {digest}");
+    std::io::copy(&mut v, &mut f).map_err(io_err(&what))?;
+    f.flush().map_err(io_err(&what))?;
+    let got = format!("sha256:{}", hex::encode(v.hasher.finalize()));
+    if got != digest {
+        return Err(Error::Other(format!(
+            "fetching blob {digest}: digest mismatch: the registry sent content with digest {got}"
+        )));
+    }
+    if let Some(s) = size {
+        if s != v.n {
+            return Err(Error::Other(format!(
+                "fetching blob {digest}: size mismatch: expected {s} bytes, got {}",
+                v.n
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl LocalEngine {
+    /// Pulls `reference` ("host[:port]/repo[:tag|@digest]", optionally "docker://...").
+    /// Returns the image ID.
+    pub fn pull(
+        &self,
+        reference: &str,
+        o: &PullOptions,
+        events: &mut dyn FnMut(PullEvent),
+    ) -> Result<String> {
+        let refstr = reference.strip_prefix("docker://").unwrap_or(reference);
+        let r = berth_image::Reference::parse(refstr)?;
+        let fully_qualified = !r.domain.is_empty()
+            && (r.domain.contains('.') || r.domain.contains(':') || r.domain == "localhost");
+        if !fully_qualified {
+            return Err(Error::InvalidArg(format!(
+                "{reference}: short-name resolution is not supported yet: use a fully qualified name (host/repository:tag)"
+            )));
+        }
+        let name = if r.tag.is_none() && r.digest.is_none() {
+            format!("{}:latest", r.repository())
+        } else {
+            r.to_string()
+        };
+        events(PullEvent::Trying(name.clone()));
+        let opts = ClientOptions {
+            tls_verify: o.tls_verify.unwrap_or(true),
+            cert_dirs: berth_registry::default_cert_dirs(),
+            cert_dir: o.cert_dir.clone(),
+            credentials: o.credentials.clone(),
+            user_agent: String::new(),
+        };
+        let client = Client::new(&r.domain, &opts).map_err(registry_err)?;
+        let repo = r.path.clone();
+        let wanted = r
+            .digest
+            .clone()
+            .or_else(|| r.tag.clone())
+            .unwrap_or_else(|| "latest".into());
+        let mut manifest = client.get_manifest(&repo, &wanted).map_err(registry_err)?;
+        if INDEX_TYPES.contains(&manifest.media_type.as_str()) || is_index(&manifest) {
+            let index: Value = serde_json::from_slice(&manifest.bytes)
+                .map_err(|e| Error::Other(format!("parsing manifest list of {name}: {e}")))?;
+            let digest = choose_from_index(&index, o, &name)?;
+            manifest = client.get_manifest(&repo, &digest).map_err(registry_err)?;
+        }
+        if SCHEMA1_TYPES.contains(&manifest.media_type.as_str()) {
+            return Err(Error::Other(format!(
+                "{name}: Docker schema 1 images are not supported (deprecated since 2017): push the image again with a current client"
+            )));
+        }
+        let m: Value = serde_json::from_slice(&manifest.bytes)
+            .map_err(|e| Error::Other(format!("parsing manifest of {name}: {e}")))?;
+        if m["schemaVersion"].as_i64() == Some(1) {
+            return Err(Error::Other(format!(
+                "{name}: Docker schema 1 images are not supported (deprecated since 2017): push the image again with a current client"
+            )));
+        }
+        let config_digest = m["config"]["digest"]
+            .as_str()
+            .ok_or_else(|| Error::Other(format!("manifest of {name} has no config")))?
+            .to_string();
+        let layers: Vec<(String, Option<u64>, String)> = m["layers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|l| {
+                (
+                    l["digest"].as_str().unwrap_or_default().to_string(),
+                    l["size"].as_u64(),
+                    l["mediaType"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        for (d, _, mt) in &layers {
+            if d.is_empty() {
+                return Err(Error::Other(format!(
+                    "manifest of {name} has a layer without a digest"
+                )));
+            }
+            if mt.contains("zstd") {
+                return Err(Error::Other(format!(
+                    "{name}: layer {d} is zstd-compressed, which berth cannot unpack yet"
+                )));
+            }
+        }
+        let work = self.tmpdir("pull")?;
+        let result = self.pull_into(
+            &client,
+            &repo,
+            &name,
+            &manifest,
+            &config_digest,
+            &layers,
+            &work,
+            events,
+        );
+        let _ = std::fs::remove_dir_all(&work);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pull_into(
+        &self,
+        client: &Client,
+        repo: &str,
+        name: &str,
+        manifest: &Manifest,
+        config_digest: &str,
+        layers: &[(String, Option<u64>, String)],
+        work: &Path,
+        events: &mut dyn FnMut(PullEvent),
+    ) -> Result<String> {
+        let config_path = work.join("config");
+        fetch_blob(client, repo, config_digest, None, &config_path)?;
+        let config_bytes = std::fs::read(&config_path).ctx(|| "reading the image config".into())?;
+        let config: Value = serde_json::from_slice(&config_bytes)
+            .map_err(|e| Error::Other(format!("parsing the config of {name}: {e}")))?;
+        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| d.as_str().map(str::to_string))
+            .collect();
+        if diff_ids.len() != layers.len() {
+            return Err(Error::Other(format!(
+                "{name}: the manifest has {} layers but the config {} diff IDs",
+                layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let chain = crate::images::chain_ids(&diff_ids);
+        // Which layers must be fetched: those whose chain ID is not stored yet.
+        let missing: Vec<usize> = (0..layers.len())
+            .filter(|&i| {
+                !(self.store.has_layer(&chain[i])
+                    && self.db().layer_size(&chain[i]).ok().flatten().is_some())
+            })
+            .collect();
+        for (i, (d, size, _)) in layers.iter().enumerate() {
+            events(PullEvent::CopyingBlob {
+                digest: d.clone(),
+                size: size.unwrap_or(0),
+                skipped: !missing.contains(&i),
+            });
+        }
+        // Download in parallel, each verified against its digest as it streams.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let errors: std::sync::Mutex<Vec<Error>> = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..missing.len().min(PARALLEL_DOWNLOADS) {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&i) = missing.get(k) else { break };
+                    let (d, size, _) = &layers[i];
+                    if let Err(e) =
+                        fetch_blob(client, repo, d, *size, &work.join(format!("layer-{i}")))
+                    {
+                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+                        break;
+                    }
+                });
+            }
+        });
+        if let Some(e) = errors
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .next()
+        {
+            return Err(e);
+        }
+        events(PullEvent::CopyingConfig(config_digest.to_string()));
+        let _lock = self.storage_lock_shared()?;
+        let files: Vec<(PathBuf, String)> = (0..layers.len())
+            .map(|i| (work.join(format!("layer-{i}")), diff_ids[i].clone()))
+            .collect();
+        let infos = self.apply_layers(&files)?;
+        events(PullEvent::WritingManifest);
+        let chain: Vec<String> = infos.iter().map(|l| l.chain_id.clone()).collect();
+        let names: Vec<String> = if name.contains('@') {
+            Vec::new()
+        } else {
+            vec![name.to_string()]
+        };
+        self.commit_image(
+            &config_bytes,
+            Some(manifest.bytes.clone()),
+            &chain,
+            &infos,
+            &names,
+        )
+    }
+}
+
+fn is_index(m: &Manifest) -> bool {
+    serde_json::from_slice::<Value>(&m.bytes)
+        .map(|v| v["manifests"].is_array() && v["layers"].is_null())
+        .unwrap_or(false)
+}
