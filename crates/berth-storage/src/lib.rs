@@ -242,7 +242,10 @@ impl LayerStore {
     ) -> Result<LayerInfo> {
         if let Some(p) = parent {
             self.check_layer_id(p)?;
-            if !self.has_layer(p) {
+            // An overlay layer holds only its own diff, so its parent need not be stored
+            // yet: the layers of a pull are applied side by side as they stream in. A vfs
+            // layer starts as a copy of its parent, which must be there.
+            if matches!(self.driver, Driver::Vfs) && !self.has_layer(p) {
                 return Err(StorageError::LayerNotFound(p.to_string()));
             }
         }

@@ -16,9 +16,9 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 #[derive(Debug, Clone)]
 pub(crate) struct StoredLayer {
     pub(crate) chain_id: String,
-    diff_id: String,
-    parent: Option<String>,
-    size: u64,
+    pub(crate) diff_id: String,
+    pub(crate) parent: Option<String>,
+    pub(crate) size: u64,
 }
 
 /// What `rmi` did.

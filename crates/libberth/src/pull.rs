@@ -119,6 +119,46 @@ impl<R: Read> Read for Verify<R> {
     }
 }
 
+/// A reader that checks, when its stream ends, that what passed through has the expected
+/// digest and size, and fails the read otherwise: a consumer applying a layer as it
+/// streams then fails too, and keeps nothing.
+struct VerifyAtEnd<R> {
+    inner: Verify<R>,
+    digest: String,
+    size: Option<u64>,
+}
+
+impl<R: Read> Read for VerifyAtEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let got = format!(
+                "sha256:{}",
+                hex::encode(self.inner.hasher.clone().finalize())
+            );
+            if got != self.digest {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "digest mismatch: the registry sent content with digest {got} for blob {}",
+                        self.digest
+                    ),
+                ));
+            }
+            if let Some(s) = self.size.filter(|s| *s != self.inner.n) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "size mismatch for blob {}: expected {s} bytes, got {}",
+                        self.digest, self.inner.n
+                    ),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Downloads blob `digest` to `dest`, checking its digest (and size when known).
 fn fetch_blob(
     client: &Client,
@@ -301,38 +341,14 @@ impl LocalEngine {
                 skipped: !missing.contains(&i),
             });
         }
-        // Download in parallel, each verified against its digest as it streams.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let errors: std::sync::Mutex<Vec<Error>> = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..missing.len().min(PARALLEL_DOWNLOADS) {
-                s.spawn(|| loop {
-                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&i) = missing.get(k) else { break };
-                    let (d, size, _) = &layers[i];
-                    if let Err(e) =
-                        fetch_blob(client, repo, d, *size, &work.join(format!("layer-{i}")))
-                    {
-                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
-                        break;
-                    }
-                });
-            }
-        });
-        if let Some(e) = errors
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .next()
-        {
-            return Err(e);
-        }
+        // Held until the image is recorded, so that no `rmi` removes a layer meanwhile.
+        let _storage = self.storage_lock_shared()?;
+        let infos = if matches!(self.store.driver(), berth_storage::Driver::Overlay) {
+            self.stream_layers(client, repo, layers, &diff_ids, &chain, &missing)?
+        } else {
+            self.download_then_apply(client, repo, layers, &diff_ids, &missing, work)?
+        };
         events(PullEvent::CopyingConfig(config_digest.to_string()));
-        let _lock = self.storage_lock_shared()?;
-        let files: Vec<(PathBuf, String)> = (0..layers.len())
-            .map(|i| (work.join(format!("layer-{i}")), diff_ids[i].clone()))
-            .collect();
-        let infos = self.apply_layers(&files)?;
         events(PullEvent::WritingManifest);
         let chain: Vec<String> = infos.iter().map(|l| l.chain_id.clone()).collect();
         let names: Vec<String> = if name.contains('@') {
@@ -347,6 +363,140 @@ impl LocalEngine {
             &infos,
             &names,
         )
+    }
+}
+
+/// Runs `job` for each of `items`, up to PARALLEL_DOWNLOADS at a time; the first error.
+fn in_parallel<T: Send>(
+    items: &[usize],
+    job: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<(usize, T)>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let out: std::sync::Mutex<Vec<(usize, T)>> = std::sync::Mutex::new(Vec::new());
+    let errors: std::sync::Mutex<Vec<Error>> = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..items.len().min(PARALLEL_DOWNLOADS) {
+            s.spawn(|| loop {
+                if !errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                    break;
+                }
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = items.get(k) else { break };
+                match job(i) {
+                    Ok(v) => out.lock().unwrap_or_else(|e| e.into_inner()).push((i, v)),
+                    Err(e) => errors.lock().unwrap_or_else(|e| e.into_inner()).push(e),
+                }
+            });
+        }
+    });
+    let first_error = errors
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .next();
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(out.into_inner().unwrap_or_else(|e| e.into_inner())),
+    }
+}
+
+impl LocalEngine {
+    /// Overlay: each missing layer streams from the registry straight into the layer
+    /// store (gunzipped and applied as it arrives, its digest checked at the end), several
+    /// at once. A per-layer lock makes concurrent pulls extract a shared layer once.
+    fn stream_layers(
+        &self,
+        client: &Client,
+        repo: &str,
+        layers: &[(String, Option<u64>, String)],
+        diff_ids: &[String],
+        chain: &[String],
+        missing: &[usize],
+    ) -> Result<Vec<crate::images::StoredLayer>> {
+        let lock_dir = self.store.root().join("locks");
+        std::fs::create_dir_all(&lock_dir).ctx(|| format!("creating {}", lock_dir.display()))?;
+        let created: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let result = in_parallel(missing, |i| {
+            let parent = (i > 0).then(|| chain[i - 1].as_str());
+            let _l = crate::lock::Lock::acquire(&lock_dir, chain[i].trim_start_matches("sha256:"))?;
+            if self.store.has_layer(&chain[i]) {
+                return Ok(self.store.layer_info(&chain[i])?.size);
+            }
+            let (d, size, _) = &layers[i];
+            let (body, _) = client.get_blob(repo, d).map_err(registry_err)?;
+            let reader = VerifyAtEnd {
+                inner: Verify {
+                    inner: body,
+                    hasher: Sha256::new(),
+                    n: 0,
+                },
+                digest: d.clone(),
+                size: *size,
+            };
+            let info = self
+                .store
+                .apply_layer(
+                    parent,
+                    std::io::BufReader::with_capacity(256 * 1024, reader),
+                    Some(&diff_ids[i]),
+                )
+                .map_err(|e| Error::Other(format!("fetching blob {d}: {e}")))?;
+            created
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(info.chain_id.clone());
+            Ok(info.size)
+        });
+        let sizes = match result {
+            Ok(v) => v,
+            Err(e) => {
+                // Layers this pull made that no image uses yet.
+                for c in created.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                    if self.db().layer_size(&c).ok().flatten().is_none() {
+                        let _ = self.store.remove_layer(&c);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let mut out = Vec::with_capacity(layers.len());
+        for i in 0..layers.len() {
+            let size = match sizes.iter().find(|(k, _)| *k == i) {
+                Some((_, s)) => *s,
+                None => match self.db().layer_size(&chain[i])? {
+                    Some(s) => s,
+                    None => self.store.layer_info(&chain[i])?.size,
+                },
+            };
+            out.push(crate::images::StoredLayer {
+                chain_id: chain[i].clone(),
+                diff_id: diff_ids[i].clone(),
+                parent: (i > 0).then(|| chain[i - 1].clone()),
+                size,
+            });
+        }
+        Ok(out)
+    }
+
+    /// vfs: a layer is a copy of its parent plus its diff, so layers apply in order; they
+    /// download in parallel to files first (each checked against its digest).
+    fn download_then_apply(
+        &self,
+        client: &Client,
+        repo: &str,
+        layers: &[(String, Option<u64>, String)],
+        diff_ids: &[String],
+        missing: &[usize],
+        work: &Path,
+    ) -> Result<Vec<crate::images::StoredLayer>> {
+        in_parallel(missing, |i| {
+            let (d, size, _) = &layers[i];
+            fetch_blob(client, repo, d, *size, &work.join(format!("layer-{i}")))
+        })?;
+        let files: Vec<(PathBuf, String)> = (0..layers.len())
+            .map(|i| (work.join(format!("layer-{i}")), diff_ids[i].clone()))
+            .collect();
+        self.apply_layers(&files)
     }
 }
 
