@@ -8,6 +8,8 @@
 //!                                  vfs: the full tree up to this layer)
 //! layers/<chain hex>/link          the layer's 26-character short name
 //! layers/<chain hex>/layer.json    {chain_id, diff_id, size, parent}
+//! layers/<chain hex>/tar-split.gz  what rebuilds the layer's exact tar (see `tarsplit`)
+//! layers/<chain hex>/tar-split-stash/<n>  contents a later entry of the same tar replaced
 //! l/<short>                        -> ../layers/<chain hex>/diff (keeps lowerdir= short)
 //! containers/<id>/diff             writable layer (overlay upper / vfs rootfs)
 //! containers/<id>/work, merged     overlay workdir and mount point
@@ -21,6 +23,7 @@ mod apply;
 mod digest;
 mod fsutil;
 mod mount;
+mod tarsplit;
 
 use std::fmt;
 use std::fs;
@@ -32,6 +35,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use digest::chain_id;
+pub use tarsplit::LayerTar;
 
 /// The storage driver: how layers are laid out and container root file systems made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -129,6 +133,10 @@ pub enum StorageError {
     TooManyLayers { container: String, layers: usize },
     #[error("unmounting {}: {err}", path.display())]
     Unmount { path: PathBuf, err: io::Error },
+    /// The layer was stored without the index that rebuilds its tar (by a berth before
+    /// the index existed, or from a tar that removed its own files' directories).
+    #[error("layer {0} cannot be written back as its original tar: it was stored without the data needed to rebuild it (remove the image and load or pull it again)")]
+    NoLayerTar(String),
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -270,7 +278,7 @@ impl LayerStore {
             let src = self.layer_diff_dir(p);
             fsutil::copy_tree(&src, &diff).map_err(io_err("copying parent layer", &src))?;
         }
-        let applied = apply::apply_stream(&diff, self.driver, reader)?;
+        let applied = apply::apply_stream(&diff, self.driver, reader, Some(&tmp.path))?;
         if let Some(expected) = expected_diff_id {
             if expected != applied.diff_id {
                 return Err(StorageError::DiffIdMismatch {
@@ -314,6 +322,26 @@ impl LayerStore {
             diff_id: applied.diff_id,
             size: applied.size,
         })
+    }
+
+    /// The layer's tar stream exactly as it was applied (uncompressed), rebuilt from its
+    /// tar-split index and its files; its sha256 is checked against the diff id at the end.
+    pub fn layer_tar(&self, chain_id: &str) -> Result<LayerTar> {
+        let rec = self.layer_record(chain_id)?;
+        let dir = self.layer_dir(chain_id);
+        if !dir.join(tarsplit::TAR_SPLIT).is_file() {
+            return Err(StorageError::NoLayerTar(chain_id.to_string()));
+        }
+        LayerTar::open(&dir, chain_id, &rec.diff_id, rec.size).map_err(|err| StorageError::Io {
+            op: "opening the tar-split index of layer",
+            path: dir,
+            err,
+        })
+    }
+
+    /// Whether [`Self::layer_tar`] can rebuild the layer's tar.
+    pub fn has_layer_tar(&self, chain_id: &str) -> bool {
+        self.has_layer(chain_id) && self.layer_dir(chain_id).join(tarsplit::TAR_SPLIT).is_file()
     }
 
     /// Remove a layer dir (caller guarantees no image/container uses it). Idempotent.

@@ -247,7 +247,7 @@ fn missing_parent_and_unsupported_compression() {
     );
     let (_o, overlay) = new_store(Driver::Overlay);
     let info = overlay.apply_layer(Some(&missing), &tar[..], None).unwrap();
-    assert_eq!(info.chain_id, crate::chain_id(Some(&missing), &info.diff_id));
+    assert_eq!(info.chain_id, berth_storage_chain(&missing, &info.diff_id));
     let (_d, store) = new_store(Driver::Overlay);
     let zstd = [0x28u8, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0];
     let err = refused(&store, None, &zstd);
@@ -805,4 +805,113 @@ fn store_dirs_are_private() {
             .mode();
         assert_eq!(mode & 0o777, 0o700, "{dir}");
     }
+}
+
+// ---- rebuilding layer tars (tar-split) ---------------------------------------------
+
+fn rebuilt(store: &LayerStore, chain_id: &str) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    store.layer_tar(chain_id).unwrap().read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Every kind of entry, whiteouts, an opaque marker, PAX records, a GNU long name, a
+/// replaced file, a whited-out file of the same tar, and bytes after the end blocks.
+fn busy_tar() -> Vec<u8> {
+    let long = format!("d/{}", "n".repeat(150));
+    let mut b = Tb::new();
+    b.dir("etc")
+        .file("etc/.wh.a", b"")
+        .dir("d")
+        .file("d/.wh..wh..opq", b"")
+        .file("d/new", b"n")
+        .file_owned("big", &vec![7u8; 300_000], 0o4755, 1000, 1000)
+        .file("empty", b"")
+        .hardlink("big-link", "big")
+        .symlink("lnk", "/etc/passwd")
+        .file("twice", b"first")
+        .file("twice", b"second, longer")
+        .file("soon-gone", b"x")
+        .file(".wh.soon-gone", b"")
+        .device("null", EntryType::Char, 1, 3)
+        .pax(&[("SCHILY.xattr.user.k", b"v"), ("mtime", b"1700000000.5")])
+        .file("with-pax", b"p");
+    let mut h = Tb::header("", EntryType::Regular, 0o644);
+    h.set_size(2);
+    b.b.append_data(&mut h, &long, &b"ln"[..]).unwrap();
+    let mut tar = b.finish();
+    tar.extend_from_slice(&[0u8; 3000]);
+    tar
+}
+
+#[test]
+fn layer_tars_are_rebuilt_byte_for_byte() {
+    for driver in [Driver::Overlay, Driver::Vfs] {
+        let (_d, store) = new_store(driver);
+        let base_tar = busy_tar();
+        let base = apply(&store, None, &base_tar);
+        assert_eq!(rebuilt(&store, &base.chain_id).unwrap(), base_tar, "{driver}");
+        // A child on top, and a gzip-compressed layer: the uncompressed tar comes back.
+        let child_tar = Tb::new()
+            .file(".wh.big", b"")
+            .file("d/.wh.new", b"")
+            .file("etc/added", b"e")
+            .finish();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&child_tar).unwrap();
+        let child = store
+            .apply_layer(Some(&base.chain_id), &gz.finish().unwrap()[..], None)
+            .unwrap();
+        assert_eq!(child.diff_id, sha(&child_tar));
+        assert_eq!(rebuilt(&store, &child.chain_id).unwrap(), child_tar, "{driver}");
+        let lt = store.layer_tar(&child.chain_id).unwrap();
+        assert_eq!(lt.size(), child_tar.len() as u64);
+        // The empty layer too.
+        let empty = apply(&store, None, b"");
+        assert_eq!(rebuilt(&store, &empty.chain_id).unwrap(), b"");
+    }
+}
+
+#[test]
+fn a_changed_layer_file_is_an_error_not_a_wrong_tar() {
+    let (_d, store) = new_store(Driver::Overlay);
+    let tar = Tb::new().file("a", b"abc").file("b", b"x").finish();
+    let info = apply(&store, None, &tar);
+    let diff = store.layer_diff_dir(&info.chain_id);
+    // Same size, other content: only the digest check can tell.
+    fs::write(diff.join("a"), b"abd").unwrap();
+    let err = rebuilt(&store, &info.chain_id).unwrap_err();
+    assert!(err.to_string().contains("diff id"), "{err}");
+    // Another size: caught when the file is opened.
+    fs::write(diff.join("a"), b"abcd").unwrap();
+    let err = rebuilt(&store, &info.chain_id).unwrap_err();
+    assert!(err.to_string().contains("no longer"), "{err}");
+    // A symlink in its place is not followed.
+    fs::remove_file(diff.join("a")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", diff.join("a")).unwrap();
+    assert!(rebuilt(&store, &info.chain_id).is_err());
+}
+
+#[test]
+fn layers_without_an_index_say_so() {
+    let (_d, store) = new_store(Driver::Vfs);
+    // A directory holding this tar's own file is replaced: the index cannot be used.
+    let tar = Tb::new()
+        .dir("d")
+        .file("d/f", b"content")
+        .file("d", b"now a file")
+        .finish();
+    let info = apply(&store, None, &tar);
+    assert!(!store.has_layer_tar(&info.chain_id));
+    let err = store.layer_tar(&info.chain_id).err().unwrap();
+    assert!(matches!(err, StorageError::NoLayerTar(_)), "{err}");
+    // As for layers stored before the index existed.
+    let ok = apply(&store, None, &Tb::new().file("x", b"1").finish());
+    assert!(store.has_layer_tar(&ok.chain_id));
+    fs::remove_file(store.layer_dir(&ok.chain_id).join("tar-split.gz")).unwrap();
+    assert!(store.layer_tar(&ok.chain_id).is_err());
+}
+
+fn berth_storage_chain(parent: &str, diff_id: &str) -> String {
+    crate::chain_id(Some(parent), diff_id)
 }
