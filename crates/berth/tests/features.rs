@@ -361,8 +361,9 @@ fn stop_timeout_and_stop_signal_in_inspect() {
     let t = Instant::now();
     env.ok(&["stop", "st"]);
     let took = t.elapsed();
+    // Between the 1 s asked for and the 10 s default (a loaded CI machine is slow).
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(9),
         "{took:?}"
     );
     assert_eq!(inspect(&env, "{{.State.ExitCode}}", "st"), "137");
