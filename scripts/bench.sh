@@ -31,7 +31,7 @@ big=${BIG:-1000}
 img=localhost/berth-test/busybox:latest
 
 say "checking packages (hyperfine, podman, GNU time)"
-ensure_packages hyperfine podman time procps
+ensure_packages hyperfine podman time procps skopeo docker-registry
 
 if [[ -z ${BERTH_BIN:-} ]]; then
     find_cargo
@@ -60,6 +60,7 @@ cleanup() {
     say "cleaning up $W"
     $berth rm -a -f -t 0 >/dev/null 2>&1
     $podman rm -a -f -t 0 >/dev/null 2>&1
+    [[ -n ${registry_pid:-} ]] && kill "$registry_pid" 2>/dev/null
     $runc delete -f bench-exec >/dev/null 2>&1
     $runc delete -f bench-exec-same >/dev/null 2>&1
     $runc delete -f bench-run >/dev/null 2>&1
@@ -212,6 +213,64 @@ hf rm100 --runs "$rm_runs" \
     --prepare "sh $W/create100-berth.sh" -n berth "$berth rm -a" \
     --prepare "sh $W/create100-podman.sh" -n podman "$podman rm -a"
 
+# ---- 7. pull of a 5-layer ~150 MB image from a local registry ---------------------------
+# Layer 1 is the busybox rootfs; layers 2-5 each hold 36 MB of random bytes (which gzip
+# cannot shrink), so the pull moves ~145 MB. A second image shares layers 1-4 and adds a
+# new fifth: re-pulling it must move only that one.
+say "building the 5-layer pull image"
+python3 - "$W/big" "$W/images/rootfs.tar" <<'EOF2'
+import gzip, hashlib, io, json, os, sys, tarfile
+out, rootfs = sys.argv[1:]
+os.makedirs(f"{out}/blobs/sha256", exist_ok=True)
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    open(f"{out}/blobs/sha256/{d}", "wb").write(data)
+    return "sha256:" + d, len(data)
+def random_layer(name):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo(f"data/{name}")
+        info.size = 36 << 20
+        t.addfile(info, io.BytesIO(os.urandom(info.size)))
+    return buf.getvalue()
+raw = [open(rootfs, "rb").read()] + [random_layer(f"l{i}") for i in range(2, 6)] + [random_layer("other5")]
+layers = [(blob(gzip.compress(r, 1)), "sha256:" + hashlib.sha256(r).hexdigest()) for r in raw]
+index = {"schemaVersion": 2, "manifests": []}
+for tag, picks in (("big", [0, 1, 2, 3, 4]), ("big2", [0, 1, 2, 3, 5])):
+    config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+              "rootfs": {"type": "layers", "diff_ids": [layers[i][1] for i in picks]}}
+    cd, cs = blob(json.dumps(config).encode())
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": layers[i][0][0], "size": layers[i][0][1]} for i in picks]}
+    md, ms = blob(json.dumps(manifest).encode())
+    index["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+                               "size": ms, "annotations": {"org.opencontainers.image.ref.name": tag}})
+json.dump(index, open(f"{out}/index.json", "w"))
+json.dump({"imageLayoutVersion": "1.0.0"}, open(f"{out}/oci-layout", "w"))
+EOF2
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$W/registry"
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$W/registry/data" "$port" >"$W/registry/config.yml"
+docker-registry serve "$W/registry/config.yml" >"$W/registry/log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+reg="127.0.0.1:$port/bench"
+skopeo copy -q --dest-tls-verify=false "oci:$W/big:big" "docker://$reg/big:1"
+skopeo copy -q --dest-tls-verify=false "oci:$W/big:big2" "docker://$reg/big2:1"
+hf pull --runs "$rm_runs" \
+    --prepare "$berth rmi -a -f" -n berth "$berth pull -q --tls-verify=false $reg/big:1" \
+    --prepare "$podman rmi -a -f" -n podman "$podman pull -q --tls-verify=false $reg/big:1"
+# Re-pull: the first image is present, the second shares 4 of its 5 layers.
+hf repull --runs "$rm_runs" \
+    --prepare "sh -c '$berth rmi -f $reg/big2:1 >/dev/null 2>&1; $berth pull -q --tls-verify=false $reg/big:1 >/dev/null'" \
+    -n berth "$berth pull -q --tls-verify=false $reg/big2:1" \
+    --prepare "sh -c '$podman rmi -f $reg/big2:1 >/dev/null 2>&1; $podman pull -q --tls-verify=false $reg/big:1 >/dev/null'" \
+    -n podman "$podman pull -q --tls-verify=false $reg/big2:1"
+kill "$registry_pid"
+
 # ---- the report ------------------------------------------------------------------------
 say "writing the report"
 notes="$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, kernel $(uname -r), cgroups $(if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then echo v2; elif [[ -d /sys/fs/cgroup/unified ]]; then echo hybrid; else echo v1; fi), $(. /etc/os-release && echo "$PRETTY_NAME")"
@@ -254,6 +313,10 @@ m = medians("psbig")
 row(f"`ps -a`, {big} containers (berth only)", ms, m["berth"], None, None, None, "< 50 ms", m["berth"] < 0.050)
 m = medians("rm100")
 row("`rm -a` of 100 created containers", sec, m["berth"], m["podman"], None, None, "< 0.3 s", m["berth"] < 0.3)
+m = medians("pull")
+row("`pull` of a 5-layer ~145 MB image, cold (local registry)", sec, m["berth"], m["podman"], None, None, "≥ 1.5x faster than podman", m["berth"] * 1.5 <= m["podman"])
+m = medians("repull")
+row("`pull` of an image sharing 4 of its 5 layers", sec, m["berth"], m["podman"], None, None, "moves only the new layer", None)
 b, p = mem("monitor", "berth"), mem("monitor", "podman")
 row("monitor RSS per running container (podman: conmon)", mib, b, p, None, None, "≤ 1.9 MiB (aim 1)", b <= 1.9 * 1024)
 b, p = mem("cli", "berth"), mem("cli", "podman")

@@ -107,6 +107,10 @@ pub enum ImageError {
         reason: String,
     },
 
+    /// Writing an image archive or directory (`save`) failed.
+    #[error("writing {what}: {err}")]
+    Write { what: String, err: io::Error },
+
     /// A `--change` instruction that cannot be applied.
     #[error("invalid change {change:?}: {reason}")]
     InvalidChange { change: String, reason: String },

@@ -83,7 +83,10 @@ impl Reference {
     pub fn parse_canonical(s: &str) -> Result<Reference> {
         let named = parse_normalized(s)?;
         if named.to_string() != s {
-            return Err(ImageError::reference(s, "repository name must be canonical"));
+            return Err(ImageError::reference(
+                s,
+                "repository name must be canonical",
+            ));
         }
         Ok(named)
     }
@@ -444,7 +447,10 @@ mod tests {
     fn normalized_canonical_familiar() {
         let r = Reference::parse_normalized("busybox").unwrap();
         assert_eq!(r.to_string(), "docker.io/library/busybox");
-        assert_eq!(r.clone().with_default_tag().to_string(), "docker.io/library/busybox:latest");
+        assert_eq!(
+            r.clone().with_default_tag().to_string(),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(r.familiar(), "busybox");
         let d = Reference::parse_normalized(&format!("quay.io/a/b:1@{D}")).unwrap();
         assert_eq!(d.clone().with_default_tag(), d);
@@ -454,7 +460,9 @@ mod tests {
             "foo/bar:2"
         );
         assert_eq!(
-            Reference::parse_normalized("docker.io/library/a/b").unwrap().familiar(),
+            Reference::parse_normalized("docker.io/library/a/b")
+                .unwrap()
+                .familiar(),
             "library/a/b"
         );
         assert!(Reference::parse_canonical("docker.io/library/busybox:1").is_ok());

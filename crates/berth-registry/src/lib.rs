@@ -370,6 +370,22 @@ impl Client {
         body: Option<&[u8]>,
         what: &str,
     ) -> Result<ureq::http::Response<ureq::Body>> {
+        let body = match body {
+            Some(b) => Payload::Bytes(b),
+            None => Payload::None,
+        };
+        self.send_payload(method, path_or_url, scope, headers, body, what)
+    }
+
+    fn send_payload(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        scope: &str,
+        headers: &[(&str, &str)],
+        body: Payload<'_>,
+        what: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
         let scheme = self.scheme()?;
         let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_string()
@@ -392,21 +408,21 @@ impl Client {
                 b = b.header("Authorization", a);
             }
             let agent = self.agent_for(scheme);
+            let bad = |e: ureq::http::Error| RegistryError::Io {
+                what: what.to_string(),
+                msg: e.to_string(),
+            };
             match body {
-                Some(data) => {
-                    let req = b.body(data.to_vec()).map_err(|e| RegistryError::Io {
+                Payload::Bytes(data) => agent.run(b.body(data.to_vec()).map_err(bad)?).map_err(io),
+                // Opened for each attempt: a retry after a challenge sends it whole again.
+                Payload::File(path) => {
+                    let f = std::fs::File::open(path).map_err(|e| RegistryError::Io {
                         what: what.to_string(),
-                        msg: e.to_string(),
+                        msg: format!("opening {}: {e}", path.display()),
                     })?;
-                    agent.run(req).map_err(io)
+                    agent.run(b.body(f).map_err(bad)?).map_err(io)
                 }
-                None => {
-                    let req = b.body(()).map_err(|e| RegistryError::Io {
-                        what: what.to_string(),
-                        msg: e.to_string(),
-                    })?;
-                    agent.run(req).map_err(io)
-                }
+                Payload::None => agent.run(b.body(()).map_err(bad)?).map_err(io),
             }
         };
         let cached = self
@@ -580,6 +596,21 @@ impl Client {
 
     /// Uploads a blob in one request (POST for a session, then PUT with the digest).
     pub fn put_blob(&self, repo: &str, digest: &str, data: &[u8]) -> Result<()> {
+        self.upload(repo, digest, Payload::Bytes(data), data.len() as u64)
+    }
+
+    /// Uploads the blob held in the file `path` (streamed, not read into memory).
+    pub fn put_blob_file(&self, repo: &str, digest: &str, path: &Path) -> Result<()> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| RegistryError::Io {
+                what: format!("uploading blob {digest}"),
+                msg: format!("{}: {e}", path.display()),
+            })?
+            .len();
+        self.upload(repo, digest, Payload::File(path), len)
+    }
+
+    fn upload(&self, repo: &str, digest: &str, data: Payload<'_>, size: u64) -> Result<()> {
         let what = format!("uploading blob {digest} to {}/{repo}", self.host);
         let scope = format!("repository:{repo}:pull,push");
         let resp = self.request_with_body(
@@ -613,8 +644,8 @@ impl Client {
         };
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&format!("digest={}", urlencode(digest)));
-        let len = data.len().to_string();
-        let resp = self.request_with_body(
+        let len = size.to_string();
+        let resp = self.send_payload(
             "PUT",
             &url,
             &scope,
@@ -622,7 +653,7 @@ impl Client {
                 ("Content-Type", "application/octet-stream"),
                 ("Content-Length", &len),
             ],
-            Some(data),
+            data,
             &what,
         )?;
         if resp.status().as_u16() != 201 {
@@ -654,6 +685,14 @@ impl Client {
         }
         Ok(sha256(bytes))
     }
+}
+
+/// A request body.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    None,
+    Bytes(&'a [u8]),
+    File(&'a Path),
 }
 
 fn basic(c: &Credentials) -> String {

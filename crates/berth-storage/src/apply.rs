@@ -30,11 +30,11 @@ use nix::unistd;
 use tar::EntryType;
 
 use crate::digest::HashingReader;
-use crate::tarsplit;
 use crate::fsutil::{
     self, kind_of, lstat_at, open_at, open_dir_at, set_meta_at, set_meta_fd, set_times_at,
     set_times_fd, Meta,
 };
+use crate::tarsplit;
 use crate::{Driver, Result, StorageError};
 
 const MAX_PATH: usize = 4096;

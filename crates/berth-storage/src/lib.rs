@@ -8,7 +8,7 @@
 //!                                  vfs: the full tree up to this layer)
 //! layers/<chain hex>/link          the layer's 26-character short name
 //! layers/<chain hex>/layer.json    {chain_id, diff_id, size, parent}
-//! layers/<chain hex>/tar-split.gz  what rebuilds the layer's exact tar (see `tarsplit`)
+//! layers/<chain hex>/tar-split     what rebuilds the layer's exact tar (see `tarsplit`)
 //! layers/<chain hex>/tar-split-stash/<n>  contents a later entry of the same tar replaced
 //! l/<short>                        -> ../layers/<chain hex>/diff (keeps lowerdir= short)
 //! containers/<id>/diff             writable layer (overlay upper / vfs rootfs)
@@ -135,7 +135,7 @@ pub enum StorageError {
     Unmount { path: PathBuf, err: io::Error },
     /// The layer was stored without the index that rebuilds its tar (by a berth before
     /// the index existed, or from a tar that removed its own files' directories).
-    #[error("layer {0} cannot be written back as its original tar: it was stored without the data needed to rebuild it (remove the image and load or pull it again)")]
+    #[error("layer {0} cannot be written back as its original tar: it was stored without the data needed to rebuild it (by an older berth; remove the images using it, then load or pull them again)")]
     NoLayerTar(String),
 }
 

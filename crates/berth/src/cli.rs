@@ -54,6 +54,10 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageGroup),
+    /// Log in to a container registry
+    Login(LoginArgs),
+    /// Log out of a container registry
+    Logout(LogoutArgs),
     /// Display berth system information
     Info(FormatArg),
     /// Display the berth version information
@@ -126,8 +130,14 @@ pub enum ImageShared {
     Tag(TagArgs),
     /// Remove a name from a local image
     Untag(UntagArgs),
+    /// Save image(s) to an archive
+    Save(SaveArgs),
+    /// Show history of a specified image
+    History(HistoryArgs),
     /// Pull an image from a registry
     Pull(PullArgs),
+    /// Push an image to a registry
+    Push(PushArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -557,6 +567,49 @@ pub struct LoadArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Compress tarball image layers when saving to a directory using the 'dir' transport
+    #[arg(long)]
+    pub compress: bool,
+    /// Save image to oci-archive, oci-dir (directory with oci manifest type), docker-archive, docker-dir (directory with v2s2 manifest type)
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    /// Interpret additional arguments as images not tags and create a multi-image-archive (only for docker-archive)
+    #[arg(short, long)]
+    pub multi_image_archive: bool,
+    /// Write to a specified file (default: stdout, which must be redirected)
+    #[arg(short, long)]
+    pub output: Option<String>,
+    /// Suppress the output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Accept uncompressed layers when copying OCI images
+    #[arg(long)]
+    pub uncompressed: bool,
+    /// IMAGE [IMAGE...]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Change the output to JSON or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Display sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub human: bool,
+    /// Do not truncate the output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Display the numeric IDs only
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// IMAGE
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct ImportArgs {
     /// Apply the following possible instructions to the created image
     #[arg(short, long)]
@@ -672,4 +725,59 @@ pub struct PullArgs {
     /// IMAGE [IMAGE...]
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// Suppress output information when pushing images
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Compression format to use (gzip)
+    #[arg(long, default_value = "gzip")]
+    pub compression_format: String,
+    /// Write the digest of the pushed image to the specified file
+    #[arg(long)]
+    pub digestfile: Option<std::path::PathBuf>,
+    /// Discard any pre-existing signatures in the image
+    #[arg(long)]
+    pub remove_signatures: bool,
+    /// Manifest type (oci) to use in the destination
+    #[arg(short, long)]
+    pub format: Option<String>,
+    pub image: String,
+    /// DESTINATION (default: the image's name), e.g. docker://host:port/repo:tag
+    pub destination: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub registry_flags: RegistryFlags,
+    /// Username for registry
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password for registry
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Return the current login user for the registry
+    #[arg(long)]
+    pub get_login: bool,
+    /// REGISTRY (host[:port], or host[:port]/repository)
+    pub registry: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// Path of the authentication file
+    #[arg(long, env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<std::path::PathBuf>,
+    /// Remove the cached credentials for all registries in the auth file
+    #[arg(short, long)]
+    pub all: bool,
+    pub registry: Option<String>,
 }

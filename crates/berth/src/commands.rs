@@ -98,6 +98,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Info(f) => info(e, &f),
+        Command::Login(a) => login(e, a),
+        Command::Logout(a) => {
+            if a.all == a.registry.is_some() {
+                bail!("logout needs either a registry or --all (not both)");
+            }
+            let o = libberth::pull::PullOptions {
+                authfile: a.authfile.clone(),
+                ..Default::default()
+            };
+            e.logout(a.registry.as_deref(), &o)?;
+            match &a.registry {
+                Some(r) => println!("Removed login credentials for {r}"),
+                None => println!("Removed login credentials for all registries"),
+            }
+            Ok(0)
+        }
         Command::Version(_) => unreachable!("handled above"),
     }
 }
@@ -1108,8 +1124,56 @@ fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
             e.image_tag(&a.image, &a.names)?;
             Ok(0)
         }
+        ImageShared::Save(a) => save(e, a),
+        ImageShared::History(a) => history(e, a),
         ImageShared::Untag(a) => {
             e.image_untag(&a.image, &a.names)?;
+            Ok(0)
+        }
+        ImageShared::Push(a) => {
+            use libberth::push::PushEvent;
+            if a.compression_format != "gzip" {
+                bail!(
+                    "--compression-format {:?} is not supported yet: use gzip",
+                    a.compression_format
+                );
+            }
+            if let Some(f) = a.format.as_deref().filter(|f| *f != "oci") {
+                bail!("--format {f:?} is not supported yet: berth pushes OCI manifests");
+            }
+            let o = pull_options(&a.registry)?;
+            let mut err = std::io::stderr();
+            let mut first = true;
+            let quiet = a.quiet;
+            let digest = e.image_push(&a.image, a.destination.as_deref(), &o, &mut |ev| {
+                if quiet {
+                    return;
+                }
+                if first {
+                    first = false;
+                    let _ = writeln!(err, "Getting image source signatures");
+                }
+                let _ = match ev {
+                    PushEvent::CopyingBlob {
+                        digest,
+                        skipped: true,
+                    } => {
+                        writeln!(err, "Copying blob {digest} skipped: already exists")
+                    }
+                    PushEvent::CopyingBlob { digest, .. } => writeln!(err, "Copying blob {digest}"),
+                    PushEvent::CopyingConfig(d) => writeln!(err, "Copying config {d}"),
+                    PushEvent::WritingManifest => {
+                        writeln!(
+                            err,
+                            "Writing manifest to image destination\nStoring signatures"
+                        )
+                    }
+                };
+            })?;
+            if let Some(f) = &a.digestfile {
+                std::fs::write(f, &digest)
+                    .with_context(|| format!("writing the digest to {}", f.display()))?;
+            }
             Ok(0)
         }
         ImageShared::Pull(a) => {
@@ -1303,6 +1367,7 @@ fn pull_options(r: &RegistryFlags) -> Result<libberth::pull::PullOptions> {
     }
     Ok(libberth::pull::PullOptions {
         tls_verify: r.tls_verify,
+        authfile: r.authfile.clone(),
         credentials,
         cert_dir: r.cert_dir.clone(),
         ..Default::default()
@@ -1380,12 +1445,220 @@ fn ensure_image(e: &dyn Engine, f: &CreateFlags, image: &str) -> Result<()> {
         return Ok(());
     }
     let o = pull_options(&f.registry)?;
-    match pull_one(e, image, &o, f.quiet) {
-        Ok(_) => Ok(()),
-        // A local-only name that cannot be pulled: as Podman, "image not known".
-        Err(err) if f.pull == "missing" && err.to_string().contains("short-name resolution") => {
-            Err(libberth::Error::NoSuchImage(image.to_string()).into())
-        }
-        Err(err) => Err(err),
+    pull_one(e, image, &o, f.quiet).map(|_| ())
+}
+
+fn save(e: &dyn Engine, a: SaveArgs) -> Result<i32> {
+    use libberth::save::{SaveDest, SaveOptions};
+    if a.images.is_empty() {
+        bail!("need at least 1 argument");
     }
+    let format = berth_image::SaveFormat::parse(&a.format).ok_or_else(|| {
+        anyhow!("format value must be one of oci-dir oci-archive docker-dir docker-archive")
+    })?;
+    if a.compress && format != berth_image::SaveFormat::DockerDir {
+        bail!("--compress can only be set when --format is 'docker-dir'");
+    }
+    let opts = SaveOptions {
+        format,
+        multi_image: a.multi_image_archive,
+        compress: a.compress,
+        uncompressed: a.uncompressed,
+    };
+    // Podman says nothing when the archive itself goes to standard output.
+    let quiet = a.quiet || a.output.is_none();
+    let mut events = |ev: berth_image::SaveEvent<'_>| {
+        if quiet {
+            return;
+        }
+        match ev {
+            berth_image::SaveEvent::Blob(d) => eprintln!("Copying blob {d}"),
+            berth_image::SaveEvent::Config(d) => eprintln!("Copying config {d}"),
+            berth_image::SaveEvent::Manifest => {
+                eprintln!("Writing manifest to image destination\nStoring signatures")
+            }
+        }
+    };
+    match &a.output {
+        Some(o) => {
+            if o.contains(':') {
+                bail!("invalid filename (should not contain ':') {o:?}");
+            }
+            e.image_save(
+                &a.images,
+                &opts,
+                SaveDest::Path(PathBuf::from(o)),
+                &mut events,
+            )?;
+        }
+        None => {
+            if attach::is_tty(1) {
+                bail!("refusing to save to terminal. Use -o flag or redirect");
+            }
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            e.image_save(&a.images, &opts, SaveDest::Writer(&mut out), &mut events)?;
+            out.flush()?;
+        }
+    }
+    Ok(0)
+}
+
+fn history_header(f: &str) -> Option<&'static str> {
+    Some(match f {
+        "ID" => "ID",
+        "Created" | "CreatedSince" => "CREATED",
+        "CreatedAt" => "CREATED AT",
+        "CreatedBy" => "CREATED BY",
+        "Size" => "SIZE",
+        "Comment" => "COMMENT",
+        "Tags" => "TAGS",
+        _ => return None,
+    })
+}
+
+fn history(e: &dyn Engine, a: HistoryArgs) -> Result<i32> {
+    if a.images.len() != 1 {
+        bail!("accepts 1 arg(s), received {}", a.images.len());
+    }
+    let rows = e.image_history(&a.images[0])?;
+    let json_format = a
+        .format
+        .as_deref()
+        .map(|f| f.trim())
+        .is_some_and(|f| f == "json" || f.replace(' ', "") == "{{json.}}");
+    if json_format {
+        // Podman's ad-hoc shape: the entry plus "Created" as RFC 3339 seconds.
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("Created".into(), json!(rfc3339_secs(&r.created)));
+                }
+                v
+            })
+            .collect();
+        let out = berth_image::to_go_json(&list)?;
+        println!("{}", String::from_utf8_lossy(&out));
+        return Ok(0);
+    }
+    let vals: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let t = berth_image::parse_go_time(&r.created).unwrap_or_default();
+            let created = if a.human {
+                libberth::human::ago(t.timestamp())
+            } else {
+                rfc3339_secs(&r.created)
+            };
+            let id = if a.no_trunc || r.id.len() < 12 {
+                r.id.clone()
+            } else {
+                r.id[..12].to_string()
+            };
+            let created_by = if !a.no_trunc && r.created_by.len() > 45 {
+                let mut end = 42;
+                while !r.created_by.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("{}...", &r.created_by[..end])
+            } else {
+                r.created_by.clone()
+            };
+            json!({
+                "ID": id,
+                "Created": created,
+                "CreatedSince": created,
+                "CreatedAt": t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string(),
+                "CreatedBy": created_by,
+                "Size": libberth::human::size(r.size),
+                "Comment": r.comment,
+                "Tags": [],
+            })
+        })
+        .collect();
+    let format = if a.quiet {
+        "{{.ID}}".to_string()
+    } else {
+        a.format.clone().unwrap_or_else(|| {
+            "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
+        })
+    };
+    print_rows(&format, &vals, &history_header, false)?;
+    Ok(0)
+}
+
+/// An RFC 3339 time as Go's `time.RFC3339` layout prints it (whole seconds).
+fn rfc3339_secs(t: &str) -> String {
+    berth_image::parse_go_time(t)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// Reads one line from the terminal, without echo when `secret`.
+fn prompt(label: &str, secret: bool) -> Result<String> {
+    use std::io::BufRead;
+    eprint!("{label}");
+    let stdin = std::io::stdin();
+    let saved = if secret {
+        nix::sys::termios::tcgetattr(&stdin).ok().inspect(|t| {
+            let mut quiet = t.clone();
+            quiet
+                .local_flags
+                .remove(nix::sys::termios::LocalFlags::ECHO);
+            let _ =
+                nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet);
+        })
+    } else {
+        None
+    };
+    let mut line = String::new();
+    let r = stdin.lock().read_line(&mut line);
+    if let Some(t) = saved {
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &t);
+        eprintln!();
+    }
+    r.context("reading from the terminal")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn login(e: &dyn Engine, a: LoginArgs) -> Result<i32> {
+    let registry = a
+        .registry
+        .clone()
+        .ok_or_else(|| anyhow!("please provide a registry to log in to"))?;
+    let mut o = pull_options(&a.registry_flags)?;
+    o.credentials = None;
+    if a.get_login {
+        println!("{}", e.login_user(&registry, &o)?);
+        return Ok(0);
+    }
+    if a.password.is_some() && a.password_stdin {
+        bail!("--password and --password-stdin are mutually exclusive");
+    }
+    let tty = attach::is_tty(0);
+    let user = match &a.username {
+        Some(u) => u.clone(),
+        None if tty && !a.password_stdin => prompt("Username: ", false)?,
+        None => bail!("a username is required: use --username"),
+    };
+    let password = if a.password_stdin {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading the password from stdin")?;
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Some(p) = &a.password {
+        p.clone()
+    } else if tty {
+        prompt("Password: ", true)?
+    } else {
+        bail!("a password is required: use --password-stdin or --password");
+    };
+    if user.is_empty() || password.is_empty() {
+        bail!("username and password must not be empty");
+    }
+    e.login(&registry, &user, &password, &o)?;
+    println!("Login Succeeded!");
+    Ok(0)
 }

@@ -18,7 +18,17 @@ fn run_returns_the_container_exit_code_and_podman_error_codes() {
         "{err}"
     );
     env.fails(126, &["run", "--rm", BUSYBOX, "/etc/passwd"]);
+    // Not stored: `--pull missing` tries to pull it, and a short name with no search
+    // registries configured fails as Podman's does.
     let err = env.fails(125, &["run", "--rm", "nosuchimage", "true"]);
+    assert!(
+        err.starts_with("Error: short-name \"nosuchimage\" did not resolve to an alias"),
+        "{err}"
+    );
+    let err = env.fails(
+        125,
+        &["run", "--rm", "--pull", "never", "nosuchimage", "true"],
+    );
     assert_eq!(err.trim(), "Error: nosuchimage: image not known");
     let err = env.fails(125, &["run", "--foo", BUSYBOX, "true"]);
     assert!(err.starts_with("Error: ") && err.contains("--foo"), "{err}");

@@ -340,3 +340,331 @@ fn concurrent_pulls_sharing_layers_and_vfs_pulls() {
     vfs.ok(&["pull", "-q", "--tls-verify=false", &names[0]]);
     assert_eq!(vfs.ok(&["run", "--rm", &names[0], "ls", "/opq"]), "new\n");
 }
+
+#[test]
+fn push_then_pull_round_trips_and_skips_known_blobs() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: true,
+            user: Some(("bob", REGISTRY_PASSWORD)),
+        },
+    );
+    let ca = reg.ca_dir.clone().unwrap();
+    let ca = ca.to_str().unwrap();
+    let creds = format!("bob:{REGISTRY_PASSWORD}");
+    env.ok(&["load", "-i", images().join(MULTI).to_str().unwrap()]);
+    let id = env.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        "berth-test/multilayer",
+    ]);
+    let dest = format!("{}/pushed/multi:v1", reg.addr);
+    // Without credentials: refused, one line.
+    let err = env.fails(
+        125,
+        &["push", "--cert-dir", ca, "berth-test/multilayer", &dest],
+    );
+    one_line_error(&err);
+    let digest_file = env.dir.join("digest");
+    let r = env.run(&[
+        "push",
+        "--cert-dir",
+        ca,
+        "--creds",
+        &creds,
+        "--digestfile",
+        digest_file.to_str().unwrap(),
+        "berth-test/multilayer",
+        &format!("docker://{dest}"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Writing manifest to image destination"),
+        "{}",
+        r.stderr
+    );
+    let digest = std::fs::read_to_string(&digest_file).unwrap();
+    // skopeo sees the same manifest.
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--cert-dir",
+            ca,
+            "--creds",
+            &creds,
+            &format!("docker://{dest}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Digest"], digest.as_str());
+    // A second push uploads no layer again.
+    let r = env.run(&[
+        "push",
+        "--cert-dir",
+        ca,
+        "--creds",
+        &creds,
+        "berth-test/multilayer",
+        &format!("{}/pushed/multi:v2", reg.addr),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("skipped: already exists").count(),
+        3,
+        "{}",
+        r.stderr
+    );
+    // Pulled back elsewhere: the same image ID, and it runs.
+    let other = Env::new();
+    other.ok(&["pull", "-q", "--cert-dir", ca, "--creds", &creds, &dest]);
+    assert_eq!(
+        other.ok(&["image", "inspect", "--format", "{{.Id}}", &dest]),
+        id
+    );
+    assert_eq!(other.ok(&["run", "--rm", &dest, "ls", "/opq"]), "new\n");
+    // Bad input.
+    env.fails(125, &["push", "--cert-dir", ca, "nosuch/image", &dest]);
+    env.fails(
+        125,
+        &["push", "berth-test/multilayer", "oci-archive:/tmp/x.tar"],
+    );
+}
+
+#[test]
+fn registries_conf_and_auth_json_are_honoured() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    let mirror = Registry::start(
+        &env.dir.join("mirror"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    reg.push_with_skopeo(BB, "lib/bb:1");
+    reg.push_with_skopeo(MULTI, "lib/multi:1");
+    mirror.push_with_skopeo(MULTI, "lib/mirrored:1");
+    let write_conf = |text: String| std::fs::write(env.dir.join("registries.conf"), text).unwrap();
+    // Short names through unqualified-search-registries; `insecure` allows plain HTTP.
+    write_conf(format!(
+        "unqualified-search-registries = [\"{a}\"]\nshort-name-mode = \"enforcing\"\n\
+         [[registry]]\nlocation = \"{a}\"\ninsecure = true\n\
+         [aliases]\n\"mb\" = \"{a}/lib/multi\"\n",
+        a = reg.addr
+    ));
+    let r = env.run(&["pull", "lib/bb:1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("Trying to pull {}/lib/bb:1", reg.addr)),
+        "{}",
+        r.stderr
+    );
+    // An alias.
+    env.ok(&["pull", "-q", "mb:1"]);
+    assert!(env
+        .ok(&["images", "--format", "{{.Repository}}"])
+        .contains(&format!("{}/lib/multi", reg.addr)));
+    // A blocked registry is refused before anything is fetched.
+    write_conf(format!(
+        "[[registry]]\nlocation = \"{}\"\nblocked = true\n",
+        reg.addr
+    ));
+    let err = env.fails(
+        125,
+        &[
+            "pull",
+            "--tls-verify=false",
+            &format!("{}/lib/bb:1", reg.addr),
+        ],
+    );
+    assert!(err.contains("blocked"), "{err}");
+    // A mirror is tried first; the image keeps the name asked for.
+    write_conf(format!(
+        "[[registry]]\nprefix = \"{a}/lib/multi2\"\nlocation = \"{a}/lib/multi2\"\ninsecure = true\n\
+         [[registry.mirror]]\nlocation = \"{m}/lib/mirrored\"\ninsecure = true\n",
+        a = reg.addr,
+        m = mirror.addr
+    ));
+    let wanted = format!("{}/lib/multi2:1", reg.addr);
+    env.ok(&["pull", "-q", &wanted]);
+    assert_eq!(env.ok(&["run", "--rm", &wanted, "ls", "/opq"]), "new\n");
+    // A location rewrite.
+    write_conf(format!(
+        "[[registry]]\nprefix = \"example.invalid/lib\"\nlocation = \"{a}/lib\"\ninsecure = true\n",
+        a = reg.addr
+    ));
+    env.ok(&["pull", "-q", "example.invalid/lib/bb:1"]);
+    assert!(env
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .contains("example.invalid/lib/bb:1"));
+
+    // auth.json (REGISTRY_AUTH_FILE) gives the credentials for a registry with users.
+    let auth = Registry::start(
+        &env.dir.join("auth"),
+        RegistryOptions {
+            tls: true,
+            user: Some(("carol", REGISTRY_PASSWORD)),
+        },
+    );
+    auth.push_with_skopeo(BB, "secret/bb:1");
+    write_conf(String::new());
+    let ca = auth.ca_dir.clone().unwrap();
+    let name = format!("{}/secret/bb:1", auth.addr);
+    env.fails(125, &["pull", "--cert-dir", ca.to_str().unwrap(), &name]);
+    use base64_encode as b64;
+    std::fs::write(
+        env.dir.join("auth.json"),
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{}\"}}}}}}",
+            auth.addr,
+            b64(&format!("carol:{REGISTRY_PASSWORD}"))
+        ),
+    )
+    .unwrap();
+    env.ok(&["pull", "-q", "--cert-dir", ca.to_str().unwrap(), &name]);
+}
+
+/// Standard base64 (for writing an auth.json by hand).
+fn base64_encode(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+#[test]
+fn login_logout_and_credentials_in_auth_json() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: true,
+            user: Some(("dave", REGISTRY_PASSWORD)),
+        },
+    );
+    reg.push_with_skopeo(BB, "team/bb:1");
+    let ca = reg.ca_dir.clone().unwrap();
+    let ca = ca.to_str().unwrap();
+    let authfile = env.dir.join("auth.json");
+    // Wrong password: refused, nothing written.
+    let err = env.fails(
+        125,
+        &[
+            "login",
+            "--cert-dir",
+            ca,
+            "-u",
+            "dave",
+            "-p",
+            "nope",
+            &reg.addr,
+        ],
+    );
+    assert!(err.contains("invalid username/password"), "{err}");
+    assert!(!authfile.exists());
+    // --password-stdin.
+    let mut c = env.cmd();
+    c.args([
+        "login",
+        "--cert-dir",
+        ca,
+        "-u",
+        "dave",
+        "--password-stdin",
+        &reg.addr,
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{REGISTRY_PASSWORD}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Login Succeeded!\n");
+    // Written where Podman writes it (here REGISTRY_AUTH_FILE), mode 0600.
+    let text = std::fs::read_to_string(&authfile).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["auths"][&reg.addr]["auth"].is_string(), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&authfile).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(env.ok(&["login", "--get-login", &reg.addr]), "dave\n");
+    // Pull and push now find the credentials.
+    let name = format!("{}/team/bb:1", reg.addr);
+    env.ok(&["pull", "-q", "--cert-dir", ca, &name]);
+    env.ok(&[
+        "push",
+        "-q",
+        "--cert-dir",
+        ca,
+        &name,
+        &format!("{}/team/bb:2", reg.addr),
+    ]);
+    // logout.
+    assert_eq!(
+        env.ok(&["logout", &reg.addr]),
+        format!("Removed login credentials for {}\n", reg.addr)
+    );
+    env.fails(125, &["logout", &reg.addr]);
+    env.fails(125, &["login", "--get-login", &reg.addr]);
+    env.fails(
+        125,
+        &["pull", "--cert-dir", ca, &format!("{}/team/bb:2", reg.addr)],
+    );
+}

@@ -853,7 +853,17 @@ impl LocalEngine {
     pub fn container_start(&self, key: &str, attach: bool) -> Result<(String, Option<UnixStream>)> {
         let id = self.lookup_container(key)?;
         let _l = self.lock(&id)?;
-        let rec = self.record(&id)?;
+        let mut rec = self.record(&id)?;
+        // Exited, but the monitor's cleanup has not run yet: record the exit first, so
+        // that it starts again rather than attaching to the finished run.
+        if matches!(
+            rec.state.as_str(),
+            state::RUNNING | state::PAUSED | state::CREATED
+        ) && self.live_state(&rec).0 == state::EXITED
+        {
+            self.finish_locked(&rec)?;
+            rec = self.record(&id)?;
+        }
         match rec.state.as_str() {
             state::RUNNING => {
                 let conn = if attach {

@@ -30,11 +30,26 @@ pub trait Engine: Send + Sync {
     fn image_remove(&self, keys: &[String], force: bool, all: bool) -> Result<RmiReport>;
     fn image_exists(&self, key: &str) -> Result<bool>;
     fn image_prune(&self, all: bool) -> Result<Vec<String>>;
+    fn image_save(
+        &self,
+        names: &[String],
+        opts: &crate::save::SaveOptions,
+        dest: crate::save::SaveDest<'_>,
+        events: &mut dyn FnMut(berth_image::SaveEvent<'_>),
+    ) -> Result<()>;
+    fn image_history(&self, key: &str) -> Result<Vec<crate::save::HistoryEntry>>;
     fn image_pull(
         &self,
         reference: &str,
         opts: &crate::pull::PullOptions,
         events: &mut dyn FnMut(crate::pull::PullEvent),
+    ) -> Result<String>;
+    fn image_push(
+        &self,
+        image: &str,
+        destination: Option<&str>,
+        opts: &crate::pull::PullOptions,
+        events: &mut dyn FnMut(crate::push::PushEvent),
     ) -> Result<String>;
     // containers
     fn container_create(&self, opts: &CreateOptions) -> Result<String>;
@@ -65,11 +80,45 @@ pub trait Engine: Send + Sync {
     fn container_latest(&self) -> Result<String>;
     /// The pid of a running container's main process (for signal proxying).
     fn container_pid(&self, key: &str) -> Result<i32>;
+    // registries
+    fn login(
+        &self,
+        registry: &str,
+        user: &str,
+        password: &str,
+        opts: &crate::pull::PullOptions,
+    ) -> Result<()>;
+    fn login_user(&self, registry: &str, opts: &crate::pull::PullOptions) -> Result<String>;
+    fn logout(&self, registry: Option<&str>, opts: &crate::pull::PullOptions) -> Result<()>;
     // system
     fn info(&self) -> Result<Value>;
 }
 
 impl Engine for LocalEngine {
+    fn login(
+        &self,
+        registry: &str,
+        user: &str,
+        password: &str,
+        opts: &crate::pull::PullOptions,
+    ) -> Result<()> {
+        LocalEngine::login(self, registry, user, password, opts)
+    }
+    fn login_user(&self, registry: &str, opts: &crate::pull::PullOptions) -> Result<String> {
+        LocalEngine::login_user(self, registry, opts)
+    }
+    fn logout(&self, registry: Option<&str>, opts: &crate::pull::PullOptions) -> Result<()> {
+        LocalEngine::logout(self, registry, opts)
+    }
+    fn image_push(
+        &self,
+        image: &str,
+        destination: Option<&str>,
+        opts: &crate::pull::PullOptions,
+        events: &mut dyn FnMut(crate::push::PushEvent),
+    ) -> Result<String> {
+        self.push(image, destination, opts, events)
+    }
     fn image_pull(
         &self,
         reference: &str,
@@ -110,6 +159,18 @@ impl Engine for LocalEngine {
     }
     fn image_prune(&self, all: bool) -> Result<Vec<String>> {
         LocalEngine::image_prune(self, all)
+    }
+    fn image_save(
+        &self,
+        names: &[String],
+        opts: &crate::save::SaveOptions,
+        dest: crate::save::SaveDest<'_>,
+        events: &mut dyn FnMut(berth_image::SaveEvent<'_>),
+    ) -> Result<()> {
+        self.save(names, opts, dest, events)
+    }
+    fn image_history(&self, key: &str) -> Result<Vec<crate::save::HistoryEntry>> {
+        self.history(key)
     }
     fn container_create(&self, opts: &CreateOptions) -> Result<String> {
         LocalEngine::container_create(self, opts)

@@ -72,7 +72,7 @@ impl LocalEngine {
     }
 
     /// [`Self::lookup_image`], also returning the name `key` resolved to (`None` for an ID).
-    fn lookup_image_name(&self, key: &str) -> Result<(ImageRecord, Option<String>)> {
+    pub(crate) fn lookup_image_name(&self, key: &str) -> Result<(ImageRecord, Option<String>)> {
         let db = self.db();
         let not_found = || Error::NoSuchImage(key.to_string());
         let hexkey = key.strip_prefix("sha256:").unwrap_or(key);

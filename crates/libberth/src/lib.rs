@@ -13,9 +13,12 @@ pub mod ids;
 pub mod images;
 pub mod local;
 pub mod lock;
+pub mod login;
 pub mod logs;
 pub mod pull;
+pub mod push;
 pub mod query;
+pub mod save;
 pub mod types;
 
 pub use config::Config;

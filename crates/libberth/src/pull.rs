@@ -27,6 +27,8 @@ pub const PARALLEL_DOWNLOADS: usize = 6;
 pub struct PullOptions {
     /// None: as registries.conf says (secure unless the registry is marked insecure).
     pub tls_verify: Option<bool>,
+    /// `--authfile`: credentials from this file only (else auth.json's default places).
+    pub authfile: Option<PathBuf>,
     pub credentials: Option<Credentials>,
     pub cert_dir: Option<PathBuf>,
     pub os: Option<String>,
@@ -195,37 +197,127 @@ fn fetch_blob(
 }
 
 impl LocalEngine {
-    /// Pulls `reference` ("host[:port]/repo[:tag|@digest]", optionally "docker://...").
-    /// Returns the image ID.
+    /// Pulls `reference` as Podman resolves it: a fully qualified name, `docker://...`, or
+    /// a short name tried through registries.conf (aliases, unqualified-search registries,
+    /// short-name mode); each candidate's registry may be blocked, rewritten, mirrored or
+    /// insecure there, and policy.json must accept it. Returns the image ID.
     pub fn pull(
         &self,
         reference: &str,
         o: &PullOptions,
         events: &mut dyn FnMut(PullEvent),
     ) -> Result<String> {
-        let refstr = reference.strip_prefix("docker://").unwrap_or(reference);
-        let r = berth_image::Reference::parse(refstr)?;
-        let fully_qualified = !r.domain.is_empty()
-            && (r.domain.contains('.') || r.domain.contains(':') || r.domain == "localhost");
-        if !fully_qualified {
+        let regs = berth_image::registries::RegistriesConfig::load()?;
+        let tty = crate::pull::is_tty(0) && crate::pull::is_tty(1);
+        let resolution = regs.resolve_short_name(reference, tty)?;
+        if resolution.needs_prompt {
             return Err(Error::InvalidArg(format!(
-                "{reference}: short-name resolution is not supported yet: use a fully qualified name (host/repository:tag)"
+                "{reference}: the short name matches several registries ({}) and berth cannot prompt yet: use a fully qualified name",
+                resolution
+                    .candidates
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
-        let name = if r.tag.is_none() && r.digest.is_none() {
-            format!("{}:latest", r.repository())
-        } else {
-            r.to_string()
+        if resolution.candidates.is_empty() {
+            return Err(Error::InvalidArg(format!(
+                "{reference}: short-name resolution found no registry to try: add unqualified-search-registries to registries.conf or use a fully qualified name"
+            )));
+        }
+        // No policy.json at all (no containers-common installed): accept, as berth's
+        // own default; a policy that exists is always honoured.
+        let policy = match berth_image::policy::Policy::load(None) {
+            Ok(p) => p,
+            Err(e) if e.to_string().contains("no policy.json file found") => {
+                berth_image::policy::Policy::permissive()
+            }
+            Err(e) => return Err(e.into()),
         };
+        let mut errors = Vec::new();
+        for cand in &resolution.candidates {
+            let cand = cand.clone().with_default_tag();
+            match self.pull_candidate(&regs, &policy, &cand, o, events) {
+                Ok(id) => return Ok(id),
+                Err(e) => errors.push((cand.to_string(), e)),
+            }
+        }
+        if errors.len() == 1 {
+            return Err(errors.remove(0).1);
+        }
+        let lines: Vec<String> = errors.iter().map(|(c, e)| format!("{c}: {e}")).collect();
+        Err(Error::Other(berth_image::registries::format_pull_errors(
+            &lines,
+        )))
+    }
+
+    /// One fully qualified candidate: from its mirrors first, then its registry.
+    fn pull_candidate(
+        &self,
+        regs: &berth_image::registries::RegistriesConfig,
+        policy: &berth_image::policy::Policy,
+        cand: &berth_image::Reference,
+        o: &PullOptions,
+        events: &mut dyn FnMut(PullEvent),
+    ) -> Result<String> {
+        regs.check_blocked(&cand.repository())?;
+        policy.evaluate_docker(cand).into_result()?;
+        let name = cand.to_string();
         events(PullEvent::Trying(name.clone()));
-        let opts = ClientOptions {
-            tls_verify: o.tls_verify.unwrap_or(true),
-            cert_dirs: berth_registry::default_cert_dirs(),
-            cert_dir: o.cert_dir.clone(),
-            credentials: o.credentials.clone(),
-            user_agent: String::new(),
+        let credentials = match &o.credentials {
+            Some(c) => Some(c.clone()),
+            None => berth_image::auth::get_credentials(
+                &berth_image::auth::credentials_key(cand),
+                o.authfile.as_deref(),
+                &regs.credential_helpers,
+            )?
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                if c.identity_token.is_empty() {
+                    Credentials {
+                        username: c.username,
+                        password: c.password,
+                    }
+                } else {
+                    Credentials {
+                        username: "<token>".into(),
+                        password: c.identity_token,
+                    }
+                }
+            }),
         };
-        let client = Client::new(&r.domain, &opts).map_err(registry_err)?;
+        let mut last = None;
+        for src in regs.pull_sources(cand)? {
+            let opts = ClientOptions {
+                tls_verify: o.tls_verify.unwrap_or(!src.insecure),
+                cert_dirs: berth_registry::default_cert_dirs(),
+                cert_dir: o.cert_dir.clone(),
+                credentials: credentials.clone(),
+                user_agent: String::new(),
+            };
+            let mut from = src.reference.clone();
+            from.domain = src.endpoint_host_port.clone();
+            from.path = src.repository_path.clone();
+            match self.pull_source(&opts, &from, &name, o, events) {
+                Ok(id) => return Ok(id),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Other(format!("{name}: no source to pull from"))))
+    }
+
+    /// Pulls `r` (a registry endpoint and repository) and records it as `name`.
+    fn pull_source(
+        &self,
+        opts: &ClientOptions,
+        r: &berth_image::Reference,
+        name: &str,
+        o: &PullOptions,
+        events: &mut dyn FnMut(PullEvent),
+    ) -> Result<String> {
+        let client = Client::new(&r.domain, opts).map_err(registry_err)?;
+        let name = name.to_string();
         let repo = r.path.clone();
         let wanted = r
             .digest
@@ -367,7 +459,7 @@ impl LocalEngine {
 }
 
 /// Runs `job` for each of `items`, up to PARALLEL_DOWNLOADS at a time; the first error.
-fn in_parallel<T: Send>(
+pub(crate) fn in_parallel<T: Send>(
     items: &[usize],
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<(usize, T)>> {
@@ -504,4 +596,9 @@ fn is_index(m: &Manifest) -> bool {
     serde_json::from_slice::<Value>(&m.bytes)
         .map(|v| v["manifests"].is_array() && v["layers"].is_null())
         .unwrap_or(false)
+}
+
+pub(crate) fn is_tty(fd: i32) -> bool {
+    // SAFETY: isatty has no preconditions.
+    unsafe { libc::isatty(fd) == 1 }
 }

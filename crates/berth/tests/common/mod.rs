@@ -92,6 +92,14 @@ impl Env {
             .arg("--storage-driver")
             .arg(self.driver);
         c.stdin(Stdio::null());
+        // Hermetic: this environment's own registries.conf and auth.json (empty unless a
+        // test writes them), never the machine's, so no test reaches a public registry.
+        let regs = self.dir.join("registries.conf");
+        if !regs.exists() {
+            let _ = std::fs::write(&regs, "");
+        }
+        c.env("CONTAINERS_REGISTRIES_CONF", &regs);
+        c.env("REGISTRY_AUTH_FILE", self.dir.join("auth.json"));
         c
     }
 

@@ -1,0 +1,197 @@
+//! `push`: a local image to a registry. Each layer's exact tar is rebuilt from storage,
+//! gzip-compressed and uploaded unless the registry already has it (HEAD check); then the
+//! config and an OCI manifest.
+
+use crate::error::{Error, IoContext, Result};
+use crate::local::LocalEngine;
+use crate::pull::PullOptions;
+use berth_registry::{Client, ClientOptions};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub enum PushEvent {
+    CopyingBlob { digest: String, skipped: bool },
+    CopyingConfig(String),
+    WritingManifest,
+}
+
+/// A writer that hashes and counts what passes through to a file.
+struct HashingFile {
+    f: std::fs::File,
+    hasher: Sha256,
+    n: u64,
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.f.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.f.flush()
+    }
+}
+
+fn registry_err(e: berth_registry::RegistryError) -> Error {
+    Error::Other(e.to_string())
+}
+
+impl LocalEngine {
+    /// Pushes image `image` to `destination` (`[docker://]host[:port]/repo[:tag]`; by
+    /// default the image's own name). Returns the manifest digest.
+    pub fn push(
+        &self,
+        image: &str,
+        destination: Option<&str>,
+        o: &PullOptions,
+        events: &mut dyn FnMut(PushEvent),
+    ) -> Result<String> {
+        let img = self.lookup_image(image)?;
+        let dest = match destination {
+            Some(d) => d.to_string(),
+            None => berth_image::normalize_name(image)?,
+        };
+        let dest = match dest.split_once(':') {
+            Some((t, rest)) if rest.starts_with("//") => {
+                if t != "docker" {
+                    return Err(Error::InvalidArg(format!(
+                        "push to {t}: destinations is not supported yet: use docker://"
+                    )));
+                }
+                rest.trim_start_matches('/').to_string()
+            }
+            _ => dest,
+        };
+        let r = berth_image::Reference::parse(&dest)?;
+        if r.domain.is_empty() || r.domain == "localhost" {
+            return Err(Error::InvalidArg(format!(
+                "{dest}: pushing needs a registry: name it as host[:port]/repository[:tag]"
+            )));
+        }
+        if r.digest.is_some() {
+            return Err(Error::InvalidArg(format!(
+                "{dest}: cannot push to a digest reference: use a tag"
+            )));
+        }
+        let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+        let repo = r.path.clone();
+        let regs = berth_image::registries::RegistriesConfig::load()?;
+        regs.check_blocked(&r.repository())?;
+        let credentials = match &o.credentials {
+            Some(c) => Some(c.clone()),
+            None => berth_image::auth::get_credentials(
+                &berth_image::auth::credentials_key(&r),
+                o.authfile.as_deref(),
+                &regs.credential_helpers,
+            )?
+            .filter(|c| !c.is_empty())
+            .map(|c| berth_registry::Credentials {
+                username: c.username,
+                password: c.password,
+            }),
+        };
+        let client = Client::new(
+            &r.domain,
+            &ClientOptions {
+                tls_verify: o.tls_verify.unwrap_or(!regs.insecure(&r.repository())),
+                cert_dirs: berth_registry::default_cert_dirs(),
+                cert_dir: o.cert_dir.clone(),
+                credentials,
+                user_agent: String::new(),
+            },
+        )
+        .map_err(registry_err)?;
+        let work = self.tmpdir("push")?;
+        let result = self.push_into(&client, &repo, &tag, &img, &work, events);
+        let _ = std::fs::remove_dir_all(&work);
+        result
+    }
+
+    fn push_into(
+        &self,
+        client: &Client,
+        repo: &str,
+        tag: &str,
+        img: &crate::types::ImageRecord,
+        work: &Path,
+        events: &mut dyn FnMut(PushEvent),
+    ) -> Result<String> {
+        // Compress each layer's rebuilt tar, in parallel, to learn its digest.
+        let indexes: Vec<usize> = (0..img.layers.len()).collect();
+        let mut done = crate::pull::in_parallel(&indexes, |i| {
+            self.compress_layer(&img.layers[i], &work.join(format!("layer-{i}")))
+        })?;
+        done.sort_by_key(|(i, _)| *i);
+        let compressed: Vec<(String, u64)> = done.into_iter().map(|(_, v)| v).collect();
+        for (i, (digest, _)) in compressed.iter().enumerate() {
+            let exists = client.has_blob(repo, digest).map_err(registry_err)?;
+            events(PushEvent::CopyingBlob {
+                digest: digest.clone(),
+                skipped: exists,
+            });
+            if !exists {
+                client
+                    .put_blob_file(repo, digest, &work.join(format!("layer-{i}")))
+                    .map_err(registry_err)?;
+            }
+        }
+        let config_digest = format!("sha256:{}", img.id);
+        events(PushEvent::CopyingConfig(config_digest.clone()));
+        if !client
+            .has_blob(repo, &config_digest)
+            .map_err(registry_err)?
+        {
+            client
+                .put_blob(repo, &config_digest, &img.config)
+                .map_err(registry_err)?;
+        }
+        events(PushEvent::WritingManifest);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": img.config.len(),
+            },
+            "layers": compressed.iter().map(|(d, size)| json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": d,
+                "size": size,
+            })).collect::<Vec<_>>(),
+        });
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Other(e.to_string()))?;
+        client
+            .put_manifest(
+                repo,
+                tag,
+                "application/vnd.oci.image.manifest.v1+json",
+                &bytes,
+            )
+            .map_err(registry_err)
+    }
+
+    /// Writes layer `chain`'s tar, gzip-compressed, to `dest`; returns its digest and size.
+    fn compress_layer(&self, chain: &str, dest: &Path) -> Result<(String, u64)> {
+        let mut tar = self.store.layer_tar(chain)?;
+        let file = std::fs::File::create(dest).ctx(|| format!("creating {}", dest.display()))?;
+        let out = HashingFile {
+            f: file,
+            hasher: Sha256::new(),
+            n: 0,
+        };
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+        std::io::copy(&mut tar, &mut gz).ctx(|| format!("compressing layer {chain}"))?;
+        let mut out = gz.finish().ctx(|| format!("compressing layer {chain}"))?;
+        out.flush().ctx(|| format!("writing {}", dest.display()))?;
+        Ok((
+            format!("sha256:{}", hex::encode(out.hasher.finalize())),
+            out.n,
+        ))
+    }
+}
