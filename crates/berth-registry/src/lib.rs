@@ -581,6 +581,72 @@ impl Client {
         Ok((Box::new(reader), len))
     }
 
+    /// The repositories the registry lists (`GET /v2/_catalog`), at most `limit`.
+    pub fn catalog(&self, limit: usize) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Catalog {
+            #[serde(default)]
+            repositories: Vec<String>,
+        }
+        let what = format!("listing the repositories of {}", self.host);
+        let resp = self.request(
+            "GET",
+            &format!("/v2/_catalog?n={limit}"),
+            "registry:catalog:*",
+            &[],
+            &what,
+        )?;
+        if resp.status().as_u16() != 200 {
+            return Err(Self::status_error(&what, resp));
+        }
+        let body = resp
+            .into_body()
+            .read_to_vec()
+            .map_err(|e| RegistryError::Io {
+                what: what.clone(),
+                msg: e.to_string(),
+            })?;
+        let c: Catalog = serde_json::from_slice(&body).map_err(|e| RegistryError::Io {
+            what,
+            msg: format!("bad catalog: {e}"),
+        })?;
+        Ok(c.repositories)
+    }
+
+    /// The tags of `repo` (`GET /v2/<repo>/tags/list`).
+    pub fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let what = format!("listing the tags of {}/{repo}", self.host);
+        let resp = self.request(
+            "GET",
+            &format!("/v2/{repo}/tags/list"),
+            &format!("repository:{repo}:pull"),
+            &[],
+            &what,
+        )?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Err(RegistryError::ManifestUnknown { what }),
+            _ => return Err(Self::status_error(&what, resp)),
+        }
+        let body = resp
+            .into_body()
+            .read_to_vec()
+            .map_err(|e| RegistryError::Io {
+                what: what.clone(),
+                msg: e.to_string(),
+            })?;
+        let t: Tags = serde_json::from_slice(&body).map_err(|e| RegistryError::Io {
+            what,
+            msg: format!("bad tag list: {e}"),
+        })?;
+        Ok(t.tags.unwrap_or_default())
+    }
+
     /// Whether the registry has blob `digest` in `repo` (HEAD).
     pub fn has_blob(&self, repo: &str, digest: &str) -> Result<bool> {
         let what = format!("checking blob {digest} in {}/{repo}", self.host);

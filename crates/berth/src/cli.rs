@@ -54,6 +54,8 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageGroup),
+    /// Search a registry for images
+    Search(SearchArgs),
     /// Log in to a container registry
     Login(LoginArgs),
     /// Log out of a container registry
@@ -780,4 +782,24 @@ pub struct LogoutArgs {
     #[arg(short, long)]
     pub all: bool,
     pub registry: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// Limit the number of results
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// List the tags of the repository named
+    #[arg(long)]
+    pub list_tags: bool,
+    /// Change the output format to JSON or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// TERM (host[:port]/term searches that registry)
+    pub term: String,
 }

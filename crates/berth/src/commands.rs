@@ -99,6 +99,39 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Info(f) => info(e, &f),
         Command::Login(a) => login(e, a),
+        Command::Search(a) => {
+            let o = pull_options(&a.registry)?;
+            let rows = e.image_search(&a.term, a.limit, a.list_tags, &o)?;
+            if a.format.as_deref() == Some("json") {
+                println!("{}", json_indent(&rows, 4));
+                return Ok(0);
+            }
+            let format = a.format.clone().unwrap_or_else(|| {
+                if a.list_tags {
+                    "table {{.Name}}\t{{.Tag}}".into()
+                } else {
+                    "table {{.Name}}\t{{.Description}}".into()
+                }
+            });
+            let vals: Vec<Value> = rows
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .collect();
+            print_rows(
+                &format,
+                &vals,
+                &|f| match f {
+                    "Name" => Some("NAME"),
+                    "Description" => Some("DESCRIPTION"),
+                    "Tag" => Some("TAG"),
+                    "Index" => Some("INDEX"),
+                    "Stars" => Some("STARS"),
+                    _ => None,
+                },
+                false,
+            )?;
+            Ok(0)
+        }
         Command::Logout(a) => {
             if a.all == a.registry.is_some() {
                 bail!("logout needs either a registry or --all (not both)");

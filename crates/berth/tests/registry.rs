@@ -668,3 +668,179 @@ fn login_logout_and_credentials_in_auth_json() {
         &["pull", "--cert-dir", ca, &format!("{}/team/bb:2", reg.addr)],
     );
 }
+
+/// Writes `data` as a blob of the OCI layout at `dir`; returns its digest.
+fn oci_blob(dir: &std::path::Path, data: &[u8]) -> String {
+    use sha2::Digest;
+    let hex = hex::encode(sha2::Sha256::digest(data));
+    std::fs::write(dir.join("blobs/sha256").join(&hex), data).unwrap();
+    format!("sha256:{hex}")
+}
+
+#[test]
+fn pull_picks_the_platform_from_a_manifest_list() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    // An OCI layout with the busybox image, then an arm64/v8 twin of it (same layer,
+    // another config), and an index naming both.
+    let layout = env.dir.join("layout");
+    let st = std::process::Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci-archive:{}", images().join(BB).display()))
+        .arg(format!("oci:{}:bb", layout.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let read = |d: &str| {
+        std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let amd_desc = index["manifests"][0].clone();
+    let amd: serde_json::Value =
+        serde_json::from_slice(&read(amd_desc["digest"].as_str().unwrap())).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&read(amd["config"]["digest"].as_str().unwrap())).unwrap();
+    config["architecture"] = "arm64".into();
+    config["variant"] = "v8".into();
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let mut arm = amd.clone();
+    arm["config"]["digest"] = oci_blob(&layout, &config_bytes).into();
+    arm["config"]["size"] = config_bytes.len().into();
+    let arm_bytes = serde_json::to_vec(&arm).unwrap();
+    let list = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": oci_blob(&layout, &arm_bytes),
+             "size": arm_bytes.len(), "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd_desc["digest"],
+             "size": amd_desc["size"], "platform": {"architecture": "amd64", "os": "linux"}},
+        ],
+    });
+    let list_bytes = serde_json::to_vec(&list).unwrap();
+    let list_digest = oci_blob(&layout, &list_bytes);
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": list_digest,
+                           "size": list_bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "multi"}}],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let st = std::process::Command::new("skopeo")
+        .args(["copy", "-q", "--all", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(format!("docker://{}/list/bb:1", reg.addr))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let name = format!("{}/list/bb:1", reg.addr);
+    let arch = |e: &Env| e.ok(&["image", "inspect", "--format", "{{.Architecture}}", &name]);
+    // The host's platform by default (these tests run on amd64 machines).
+    if std::env::consts::ARCH == "x86_64" {
+        env.ok(&["pull", "-q", "--tls-verify=false", &name]);
+        assert_eq!(arch(&env), "amd64\n");
+        assert_eq!(env.ok(&["run", "--rm", &name, "echo", "amd"]), "amd\n");
+    }
+    let other = Env::new();
+    other.ok(&["pull", "-q", "--tls-verify=false", "--arch", "arm64", &name]);
+    assert_eq!(arch(&other), "arm64\n");
+    let third = Env::new();
+    third.ok(&[
+        "pull",
+        "-q",
+        "--tls-verify=false",
+        "--platform",
+        "linux/arm64/v8",
+        &name,
+    ]);
+    assert_eq!(arch(&third), "arm64\n");
+    let err = third.fails(
+        125,
+        &["pull", "--tls-verify=false", "--arch", "s390x", &name],
+    );
+    assert!(err.contains("no image found in manifest list"), "{err}");
+}
+
+#[test]
+fn search_lists_the_catalog_and_tags() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    reg.push_with_skopeo(BB, "tools/busybox:1");
+    reg.push_with_skopeo(BB, "tools/busybox:2");
+    reg.push_with_skopeo(MULTI, "other/multi:1");
+    let out = env.ok(&[
+        "search",
+        "--tls-verify=false",
+        &format!("{}/busy", reg.addr),
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("DESCRIPTION"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[1].starts_with(&format!("{}/tools/busybox", reg.addr)),
+        "{out}"
+    );
+    let all = env.ok(&[
+        "search",
+        "--tls-verify=false",
+        "--format",
+        "{{.Name}}",
+        &format!("{}/", reg.addr),
+    ]);
+    assert_eq!(all.lines().count(), 2, "{all}");
+    let tags = env.ok(&[
+        "search",
+        "--tls-verify=false",
+        "--list-tags",
+        "--format",
+        "{{.Tag}}",
+        &format!("{}/tools/busybox", reg.addr),
+    ]);
+    let mut t: Vec<&str> = tags.lines().collect();
+    t.sort();
+    assert_eq!(t, ["1", "2"]);
+    let json = env.ok(&[
+        "search",
+        "--tls-verify=false",
+        "--format",
+        "json",
+        &format!("{}/multi", reg.addr),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["Name"], format!("{}/other/multi", reg.addr));
+    assert_eq!(v[0]["Index"], reg.addr);
+    // No registry named and none configured: a clear error.
+    env.fails(125, &["search", "busybox"]);
+}

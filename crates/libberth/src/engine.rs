@@ -81,6 +81,13 @@ pub trait Engine: Send + Sync {
     /// The pid of a running container's main process (for signal proxying).
     fn container_pid(&self, key: &str) -> Result<i32>;
     // registries
+    fn image_search(
+        &self,
+        term: &str,
+        limit: usize,
+        list_tags: bool,
+        opts: &crate::pull::PullOptions,
+    ) -> Result<Vec<crate::search::SearchResult>>;
     fn login(
         &self,
         registry: &str,
@@ -95,6 +102,15 @@ pub trait Engine: Send + Sync {
 }
 
 impl Engine for LocalEngine {
+    fn image_search(
+        &self,
+        term: &str,
+        limit: usize,
+        list_tags: bool,
+        opts: &crate::pull::PullOptions,
+    ) -> Result<Vec<crate::search::SearchResult>> {
+        self.search(term, limit, list_tags, opts)
+    }
     fn login(
         &self,
         registry: &str,

@@ -19,6 +19,7 @@ pub mod pull;
 pub mod push;
 pub mod query;
 pub mod save;
+pub mod search;
 pub mod types;
 
 pub use config::Config;
