@@ -440,8 +440,35 @@ fn push_then_pull_round_trips_and_skips_known_blobs() {
     env.fails(125, &["push", "--cert-dir", ca, "nosuch/image", &dest]);
     env.fails(
         125,
-        &["push", "berth-test/multilayer", "oci-archive:/tmp/x.tar"],
+        &["push", "berth-test/multilayer", "ftp://example.invalid/x"],
     );
+    // Local transports write what `save` writes; loading them back keeps the image ID.
+    for (t, file) in [
+        ("oci-archive", "pushed-oci.tar"),
+        ("docker-archive", "pushed-docker.tar"),
+    ] {
+        let path = env.dir.join(file);
+        env.ok(&[
+            "push",
+            "-q",
+            "berth-test/multilayer",
+            &format!("{t}:{}", path.display()),
+        ]);
+        let fresh = Env::new();
+        fresh.ok(&["load", "-q", "-i", path.to_str().unwrap()]);
+        assert_eq!(
+            fresh.ok(&["images", "-q", "--no-trunc"]).trim(),
+            format!("sha256:{}", id.trim())
+        );
+    }
+    let dir = env.dir.join("pushed-oci-dir");
+    env.ok(&[
+        "push",
+        "-q",
+        "berth-test/multilayer",
+        &format!("oci:{}", dir.display()),
+    ]);
+    assert!(dir.join("index.json").exists());
 }
 
 #[test]

@@ -56,11 +56,50 @@ impl LocalEngine {
             Some(d) => d.to_string(),
             None => berth_image::normalize_name(image)?,
         };
+        // Local transports are what `save` writes.
+        if let Some((t, path)) = dest.split_once(':') {
+            let format = match t {
+                "oci" => Some(berth_image::SaveFormat::OciDir),
+                "oci-archive" => Some(berth_image::SaveFormat::OciArchive),
+                "docker-archive" => Some(berth_image::SaveFormat::DockerArchive),
+                "dir" => Some(berth_image::SaveFormat::DockerDir),
+                _ => None,
+            };
+            if let Some(format) = format {
+                if path.is_empty() || path.contains(':') {
+                    return Err(Error::InvalidArg(format!(
+                        "{dest}: name the destination as {t}:PATH (naming a reference inside it is not supported yet)"
+                    )));
+                }
+                let opts = crate::save::SaveOptions {
+                    format,
+                    multi_image: false,
+                    compress: false,
+                    uncompressed: false,
+                };
+                self.save(
+                    &[image.to_string()],
+                    &opts,
+                    crate::save::SaveDest::Path(path.into()),
+                    &mut |ev| match ev {
+                        berth_image::SaveEvent::Blob(d) => events(PushEvent::CopyingBlob {
+                            digest: d.to_string(),
+                            skipped: false,
+                        }),
+                        berth_image::SaveEvent::Config(d) => {
+                            events(PushEvent::CopyingConfig(d.to_string()))
+                        }
+                        berth_image::SaveEvent::Manifest => events(PushEvent::WritingManifest),
+                    },
+                )?;
+                return Ok(format!("sha256:{}", img.id));
+            }
+        }
         let dest = match dest.split_once(':') {
             Some((t, rest)) if rest.starts_with("//") => {
                 if t != "docker" {
                     return Err(Error::InvalidArg(format!(
-                        "push to {t}: destinations is not supported yet: use docker://"
+                        "push to {t}: transport not supported: use docker://, oci:, oci-archive:, docker-archive: or dir:"
                     )));
                 }
                 rest.trim_start_matches('/').to_string()
