@@ -1210,9 +1210,6 @@ fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
             Ok(0)
         }
         ImageShared::Pull(a) => {
-            if a.all_tags {
-                bail!("--all-tags is not supported yet");
-            }
             let mut o = pull_options(&a.registry)?;
             if let Some(p) = &a.platform {
                 let parts: Vec<&str> = p.split('/').collect();
@@ -1227,7 +1224,24 @@ fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
             o.arch = a.arch.clone().or(o.arch);
             o.variant = a.variant.clone().or(o.variant);
             o.retries = a.retry;
-            for img in &a.images {
+            let images = if a.all_tags {
+                // Every tag of the repository named (which must carry no tag itself).
+                let mut all = Vec::new();
+                for img in &a.images {
+                    let repo = img.strip_prefix("docker://").unwrap_or(img);
+                    let last = repo.rsplit('/').next().unwrap_or(repo);
+                    if last.contains(':') || repo.contains('@') {
+                        bail!("--all-tags: {img:?} must name a repository, without a tag or digest");
+                    }
+                    for row in e.image_search(repo, usize::MAX, true, &o)? {
+                        all.push(format!("{}:{}", row.name, row.tag));
+                    }
+                }
+                all
+            } else {
+                a.images.clone()
+            };
+            for img in &images {
                 let id = pull_one(e, img, &o, a.quiet)?;
                 println!("{id}");
             }

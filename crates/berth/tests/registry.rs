@@ -870,4 +870,34 @@ fn search_lists_the_catalog_and_tags() {
     assert_eq!(v[0]["Index"], reg.addr);
     // No registry named and none configured: a clear error.
     env.fails(125, &["search", "busybox"]);
+    // pull --all-tags: both tags of the repository.
+    let out = env.ok(&[
+        "pull",
+        "-q",
+        "--all-tags",
+        "--tls-verify=false",
+        &format!("{}/tools/busybox", reg.addr),
+    ]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let mut names: Vec<String> = env
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("{}/tools/busybox:1", reg.addr),
+            format!("{}/tools/busybox:2", reg.addr)
+        ]
+    );
+    env.fails(
+        125,
+        &[
+            "pull",
+            "--all-tags",
+            &format!("{}/tools/busybox:1", reg.addr),
+        ],
+    );
 }
