@@ -901,3 +901,142 @@ fn search_lists_the_catalog_and_tags() {
         ],
     );
 }
+
+/// Adds a layer of `mb` MiB of pseudo-random bytes (which gzip cannot shrink) on top of
+/// the OCI layout's `from` image, tagged `to`.
+fn add_big_layer(layout: &std::path::Path, from: &str, to: &str, mb: usize) {
+    use std::io::Write;
+    let read = |d: &str| {
+        std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let desc = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == from)
+        .unwrap()
+        .clone();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&read(desc["digest"].as_str().unwrap())).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&read(manifest["config"]["digest"].as_str().unwrap())).unwrap();
+    let mut data = vec![0u8; mb << 20];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    tar.append_data(&mut h, "big", &data[..]).unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+    {
+        use sha2::Digest;
+        let diff = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&tar)));
+        config["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .unwrap()
+            .push(diff.into());
+    }
+    let layer_digest = oci_blob(layout, &gz);
+    manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer_digest, "size": gz.len(),
+        }));
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    manifest["config"]["digest"] = oci_blob(layout, &config_bytes).into();
+    manifest["config"]["size"] = config_bytes.len().into();
+    let mbytes = serde_json::to_vec(&manifest).unwrap();
+    let mut new_desc = desc.clone();
+    new_desc["digest"] = oci_blob(layout, &mbytes).into();
+    new_desc["size"] = mbytes.len().into();
+    new_desc["annotations"]["org.opencontainers.image.ref.name"] = to.into();
+    index["manifests"].as_array_mut().unwrap().push(new_desc);
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn interrupted_pulls_leave_storage_consistent() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    let layout = env.dir.join("layout");
+    let st = std::process::Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci-archive:{}", images().join(BB).display()))
+        .arg(format!("oci:{}:bb", layout.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    add_big_layer(&layout, "bb", "big", 32);
+    let st = std::process::Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:big", layout.display()))
+        .arg(format!("docker://{}/slow/big:1", reg.addr))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let name = format!("{}/slow/big:1", reg.addr);
+    for delay in [5u64, 20, 40, 80, 160] {
+        let mut c = env
+            .cmd()
+            .args(["pull", "-q", "--tls-verify=false", &name])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = c.kill();
+        let _ = c.wait();
+        // Whatever the moment, the store answers and holds either nothing or the whole image.
+        let ids = env.ok(&["images", "-q"]);
+        assert!(ids.lines().count() <= 1, "{ids}");
+        if !ids.is_empty() {
+            env.ok(&["rmi", "-f", &name]);
+        }
+    }
+    // Pulling again completes, and what a killed pull left in the temporary area is gone.
+    env.ok(&["pull", "-q", "--tls-verify=false", &name]);
+    let out = env.ok(&["run", "--rm", &name, "sh", "-c", "wc -c < /big"]);
+    assert_eq!(out.trim(), (32u64 << 20).to_string());
+    let tmp: Vec<_> = std::fs::read_dir(env.root.join("overlay/tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(tmp.is_empty(), "left in overlay/tmp: {tmp:?}");
+}
