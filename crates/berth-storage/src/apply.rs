@@ -75,7 +75,7 @@ pub(crate) fn apply_stream<R: Read>(
     let decoded: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(stream))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(StorageError::UnsupportedCompression("zstd"));
+        Box::new(ZstdFrames::new(stream))
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
         return Err(StorageError::UnsupportedCompression("xz"));
     } else if head.starts_with(b"BZh") {
@@ -675,6 +675,65 @@ fn entry_err(entry: &str, op: &'static str, err: io::Error) -> StorageError {
         entry: entry.to_string(),
         op,
         err,
+    }
+}
+
+/// A zstd stream of one or more frames (skippable frames, as zstd:chunked writes them,
+/// are passed over), decoded as it is read.
+struct ZstdFrames<R: Read> {
+    source: BufReader<R>,
+    decoder: ruzstd::decoding::FrameDecoder,
+    /// A frame is being decoded.
+    in_frame: bool,
+}
+
+impl<R: Read> ZstdFrames<R> {
+    fn new(source: R) -> ZstdFrames<R> {
+        ZstdFrames {
+            source: BufReader::with_capacity(256 * 1024, source),
+            decoder: ruzstd::decoding::FrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        use std::io::BufRead;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.in_frame {
+                let d = &mut self.decoder;
+                while d.can_collect() == 0 && !d.is_finished() {
+                    d.decode_blocks(
+                        &mut self.source,
+                        ruzstd::decoding::BlockDecodingStrategy::UptoBlocks(1),
+                    )
+                    .map_err(io::Error::other)?;
+                }
+                let n = d.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                self.in_frame = false;
+            }
+            if self.source.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            match self.decoder.init(&mut self.source) {
+                Ok(()) => self.in_frame = true,
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    io::copy(&mut (&mut self.source).take(length as u64), &mut io::sink())?;
+                }
+                Err(e) => return Err(io::Error::other(e)),
+            }
+        }
     }
 }
 

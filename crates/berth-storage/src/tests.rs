@@ -249,10 +249,14 @@ fn missing_parent_and_unsupported_compression() {
     let info = overlay.apply_layer(Some(&missing), &tar[..], None).unwrap();
     assert_eq!(info.chain_id, berth_storage_chain(&missing, &info.diff_id));
     let (_d, store) = new_store(Driver::Overlay);
+    // A broken zstd stream is refused while decoding; xz is not supported at all.
     let zstd = [0x28u8, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0];
     let err = refused(&store, None, &zstd);
+    assert!(matches!(err, StorageError::Stream(_)), "{err}");
+    let xz = [0xfdu8, b'7', b'z', b'X', b'Z', 0, 0, 0];
+    let err = refused(&store, None, &xz);
     assert!(
-        matches!(err, StorageError::UnsupportedCompression("zstd")),
+        matches!(err, StorageError::UnsupportedCompression("xz")),
         "{err}"
     );
     let err = refused(
@@ -262,6 +266,30 @@ fn missing_parent_and_unsupported_compression() {
     );
     assert!(matches!(err, StorageError::Stream(_)), "{err}");
     assert_clean(&store);
+}
+
+#[test]
+fn zstd_layers_of_several_frames_apply() {
+    use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+    let tar = Tb::new()
+        .file("a", b"hello")
+        .file("b", &[7u8; 100_000])
+        .finish();
+    // Two frames with a skippable frame between them, as zstd:chunked writes layers.
+    let (first, second) = tar.split_at(1024);
+    let mut z = compress_to_vec(first, CompressionLevel::Fastest);
+    z.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+    z.extend(compress_to_vec(second, CompressionLevel::Fastest));
+    let (_d, store) = new_store(Driver::Overlay);
+    let plain = store.apply_layer(None, &tar[..], None).unwrap();
+    let (_e, other) = new_store(Driver::Overlay);
+    let info = other.apply_layer(None, &z[..], None).unwrap();
+    assert_eq!(
+        info.diff_id, plain.diff_id,
+        "the diff id is of the uncompressed tar"
+    );
+    let b = other.layer_diff_dir(&info.chain_id).join("b");
+    assert_eq!(fs::read(b).unwrap(), vec![7u8; 100_000]);
 }
 
 #[test]

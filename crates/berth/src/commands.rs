@@ -1165,16 +1165,17 @@ fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
         }
         ImageShared::Push(a) => {
             use libberth::push::PushEvent;
-            if a.compression_format != "gzip" {
+            if !matches!(a.compression_format.as_str(), "gzip" | "zstd") {
                 bail!(
-                    "--compression-format {:?} is not supported yet: use gzip",
+                    "invalid --compression-format {:?}: use gzip or zstd",
                     a.compression_format
                 );
             }
             if let Some(f) = a.format.as_deref().filter(|f| *f != "oci") {
                 bail!("--format {f:?} is not supported yet: berth pushes OCI manifests");
             }
-            let o = pull_options(&a.registry)?;
+            let mut o = pull_options(&a.registry)?;
+            o.zstd = a.compression_format == "zstd";
             let mut err = std::io::stderr();
             let mut first = true;
             let quiet = a.quiet;
@@ -1231,7 +1232,9 @@ fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
                     let repo = img.strip_prefix("docker://").unwrap_or(img);
                     let last = repo.rsplit('/').next().unwrap_or(repo);
                     if last.contains(':') || repo.contains('@') {
-                        bail!("--all-tags: {img:?} must name a repository, without a tag or digest");
+                        bail!(
+                            "--all-tags: {img:?} must name a repository, without a tag or digest"
+                        );
                     }
                     for row in e.image_search(repo, usize::MAX, true, &o)? {
                         all.push(format!("{}:{}", row.name, row.tag));

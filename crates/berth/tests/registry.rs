@@ -1040,3 +1040,96 @@ fn interrupted_pulls_leave_storage_consistent() {
         .collect();
     assert!(tmp.is_empty(), "left in overlay/tmp: {tmp:?}");
 }
+
+#[test]
+fn zstd_layers_pull_and_run() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    // skopeo recompresses every layer with zstd on the way to the registry.
+    let st = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            "--dest-compress",
+            "--dest-compress-format",
+            "zstd",
+            "--format",
+            "oci",
+        ])
+        .arg(format!("oci-archive:{}", images().join(MULTI).display()))
+        .arg(format!("docker://{}/z/multi:1", reg.addr))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let name = format!("{}/z/multi:1", reg.addr);
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{name}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("zstd"),
+        "the layers are zstd"
+    );
+    env.ok(&["pull", "-q", "--tls-verify=false", &name]);
+    assert_eq!(env.ok(&["run", "--rm", &name, "ls", "/opq"]), "new\n");
+    // berth pushes zstd layers too, and skopeo and berth read them back.
+    env.ok(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "--compression-format",
+        "zstd",
+        &name,
+        &format!("{}/z/again:1", reg.addr),
+    ]);
+    let raw = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{}/z/again:1", reg.addr),
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&raw.stdout).contains("tar+zstd"));
+    let again = Env::new();
+    again.ok(&[
+        "pull",
+        "-q",
+        "--tls-verify=false",
+        &format!("{}/z/again:1", reg.addr),
+    ]);
+    assert_eq!(
+        again.ok(&[
+            "run",
+            "--rm",
+            &format!("{}/z/again:1", reg.addr),
+            "ls",
+            "/opq"
+        ]),
+        "new\n"
+    );
+    // The same image ID as from the gzip archive: the uncompressed layers are the same.
+    let fresh = Env::new();
+    fresh.ok(&["load", "-q", "-i", images().join(MULTI).to_str().unwrap()]);
+    assert_eq!(
+        env.ok(&["images", "-q", "--no-trunc"]),
+        fresh.ok(&["images", "-q", "--no-trunc"])
+    );
+}

@@ -35,6 +35,8 @@ pub struct PullOptions {
     pub arch: Option<String>,
     pub variant: Option<String>,
     pub retries: u32,
+    /// push: compress layers with zstd instead of gzip.
+    pub zstd: bool,
 }
 
 /// What a pull reports as it goes (the CLI prints these like Podman does).
@@ -360,15 +362,10 @@ impl LocalEngine {
                 )
             })
             .collect();
-        for (d, _, mt) in &layers {
+        for (d, _, _) in &layers {
             if d.is_empty() {
                 return Err(Error::Other(format!(
                     "manifest of {name} has a layer without a digest"
-                )));
-            }
-            if mt.contains("zstd") {
-                return Err(Error::Other(format!(
-                    "{name}: layer {d} is zstd-compressed, which berth cannot unpack yet"
                 )));
             }
         }

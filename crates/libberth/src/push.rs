@@ -146,11 +146,12 @@ impl LocalEngine {
         )
         .map_err(registry_err)?;
         let work = self.tmpdir("push")?;
-        let result = self.push_into(&client, &repo, &tag, &img, &work, events);
+        let result = self.push_into(&client, &repo, &tag, &img, &work, o, events);
         let _ = std::fs::remove_dir_all(&work);
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push_into(
         &self,
         client: &Client,
@@ -158,12 +159,13 @@ impl LocalEngine {
         tag: &str,
         img: &crate::types::ImageRecord,
         work: &Path,
+        o: &PullOptions,
         events: &mut dyn FnMut(PushEvent),
     ) -> Result<String> {
         // Compress each layer's rebuilt tar, in parallel, to learn its digest.
         let indexes: Vec<usize> = (0..img.layers.len()).collect();
         let mut done = crate::pull::in_parallel(&indexes, |i| {
-            self.compress_layer(&img.layers[i], &work.join(format!("layer-{i}")))
+            self.compress_layer(&img.layers[i], &work.join(format!("layer-{i}")), o.zstd)
         })?;
         done.sort_by_key(|(i, _)| *i);
         let compressed: Vec<(String, u64)> = done.into_iter().map(|(_, v)| v).collect();
@@ -199,7 +201,11 @@ impl LocalEngine {
                 "size": img.config.len(),
             },
             "layers": compressed.iter().map(|(d, size)| json!({
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "mediaType": if o.zstd {
+                    "application/vnd.oci.image.layer.v1.tar+zstd"
+                } else {
+                    "application/vnd.oci.image.layer.v1.tar+gzip"
+                },
                 "digest": d,
                 "size": size,
             })).collect::<Vec<_>>(),
@@ -215,18 +221,29 @@ impl LocalEngine {
             .map_err(registry_err)
     }
 
-    /// Writes layer `chain`'s tar, gzip-compressed, to `dest`; returns its digest and size.
-    fn compress_layer(&self, chain: &str, dest: &Path) -> Result<(String, u64)> {
+    /// Writes layer `chain`'s tar, compressed, to `dest`; returns its digest and size.
+    fn compress_layer(&self, chain: &str, dest: &Path, zstd: bool) -> Result<(String, u64)> {
         let mut tar = self.store.layer_tar(chain)?;
         let file = std::fs::File::create(dest).ctx(|| format!("creating {}", dest.display()))?;
-        let out = HashingFile {
+        let mut out = HashingFile {
             f: file,
             hasher: Sha256::new(),
             n: 0,
         };
-        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-        std::io::copy(&mut tar, &mut gz).ctx(|| format!("compressing layer {chain}"))?;
-        let mut out = gz.finish().ctx(|| format!("compressing layer {chain}"))?;
+        let what = || format!("compressing layer {chain}");
+        if zstd {
+            ruzstd::encoding::compress(
+                &mut tar,
+                &mut out,
+                ruzstd::encoding::CompressionLevel::Fastest,
+            );
+            // The layer's own check (its diff id) runs when it is read to the end.
+            std::io::copy(&mut tar, &mut std::io::sink()).ctx(what)?;
+        } else {
+            let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+            std::io::copy(&mut tar, &mut gz).ctx(what)?;
+            out = gz.finish().ctx(what)?;
+        }
         out.flush().ctx(|| format!("writing {}", dest.display()))?;
         Ok((
             format!("sha256:{}", hex::encode(out.hasher.finalize())),
