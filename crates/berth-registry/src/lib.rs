@@ -194,8 +194,14 @@ fn parse_challenge(h: &str) -> (String, HashMap<String, String>) {
 }
 
 impl Client {
-    /// A client for `host` ("registry.example.com", "127.0.0.1:5000").
+    /// A client for `host` ("registry.example.com", "127.0.0.1:5000"; Docker Hub's
+    /// `docker.io` is served from `registry-1.docker.io`).
     pub fn new(host: &str, opts: &ClientOptions) -> Result<Client> {
+        let host = if host == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            host
+        };
         let mut roots = system_certs();
         roots.extend(load_certs(&opts.cert_dirs, opts.cert_dir.as_deref(), host)?);
         let verified = agent(

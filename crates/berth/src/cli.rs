@@ -697,6 +697,9 @@ pub struct RegistryFlags {
     /// Path to a directory of certificates (*.crt) for the registry
     #[arg(long)]
     pub cert_dir: Option<std::path::PathBuf>,
+    /// Path to a signature policy file (policy.json)
+    #[arg(long, hide = true)]
+    pub signature_policy: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -1418,6 +1418,7 @@ fn pull_options(r: &RegistryFlags) -> Result<libberth::pull::PullOptions> {
     Ok(libberth::pull::PullOptions {
         tls_verify: r.tls_verify,
         authfile: r.authfile.clone(),
+        signature_policy: r.signature_policy.clone(),
         credentials,
         cert_dir: r.cert_dir.clone(),
         ..Default::default()

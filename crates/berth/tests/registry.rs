@@ -516,6 +516,40 @@ fn registries_conf_and_auth_json_are_honoured() {
     assert!(env
         .ok(&["images", "--format", "{{.Repository}}"])
         .contains(&format!("{}/lib/multi", reg.addr)));
+    // policy.json: a rejected scope is refused; a signature requirement is refused too,
+    // never silently accepted; the rest of the policy still applies.
+    let policy = env.dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"{{"default":[{{"type":"insecureAcceptAnything"}}],"transports":{{"docker":{{
+                "{a}/lib/bb":[{{"type":"reject"}}],
+                "{a}/lib/multi":[{{"type":"signedBy","keyType":"GPGKeys","keyPath":"/nonexistent"}}]}}}}}}"#,
+            a = reg.addr
+        ),
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    let err = env.fails(
+        125,
+        &[
+            "pull",
+            "--signature-policy",
+            p,
+            &format!("{}/lib/bb:1", reg.addr),
+        ],
+    );
+    assert!(err.contains("rejected by policy"), "{err}");
+    let err = env.fails(
+        125,
+        &[
+            "pull",
+            "--signature-policy",
+            p,
+            &format!("{}/lib/multi:1", reg.addr),
+        ],
+    );
+    assert!(err.contains("not supported"), "{err}");
     // A blocked registry is refused before anything is fetched.
     write_conf(format!(
         "[[registry]]\nlocation = \"{}\"\nblocked = true\n",

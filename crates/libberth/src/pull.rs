@@ -37,6 +37,8 @@ pub struct PullOptions {
     pub retries: u32,
     /// push: compress layers with zstd instead of gzip.
     pub zstd: bool,
+    /// `--signature-policy`: this policy.json instead of the default ones.
+    pub signature_policy: Option<PathBuf>,
 }
 
 /// What a pull reports as it goes (the CLI prints these like Podman does).
@@ -230,7 +232,7 @@ impl LocalEngine {
         }
         // No policy.json at all (no containers-common installed): accept, as berth's
         // own default; a policy that exists is always honoured.
-        let policy = match berth_image::policy::Policy::load(None) {
+        let policy = match berth_image::policy::Policy::load(o.signature_policy.as_deref()) {
             Ok(p) => p,
             Err(e) if e.to_string().contains("no policy.json file found") => {
                 berth_image::policy::Policy::permissive()
