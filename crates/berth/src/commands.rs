@@ -1435,6 +1435,9 @@ fn pull_one(
     use libberth::pull::PullEvent;
     let mut err = std::io::stderr();
     let mut first_blob = true;
+    // On a terminal, one line per blob, redrawn in place with its progress and speed.
+    let tty = attach::is_tty(2);
+    let mut bars = Progress::default();
     let mut print = |ev: PullEvent| {
         if quiet {
             return;
@@ -1442,24 +1445,38 @@ fn pull_one(
         let _ = match ev {
             PullEvent::Trying(n) => writeln!(err, "Trying to pull {n}..."),
             PullEvent::CopyingBlob {
-                digest, skipped, ..
+                digest,
+                skipped,
+                size,
             } => {
                 if first_blob {
                     first_blob = false;
                     let _ = writeln!(err, "Getting image source signatures");
                 }
                 let short = digest.trim_start_matches("sha256:");
+                let short = &short[..12.min(short.len())];
                 if skipped {
-                    writeln!(
-                        err,
-                        "Copying blob {} skipped: already exists",
-                        &short[..12.min(short.len())]
-                    )
+                    bars.add(
+                        &digest,
+                        format!("Copying blob {short} skipped: already exists"),
+                        0,
+                    );
+                    writeln!(err, "Copying blob {short} skipped: already exists")
+                } else if tty {
+                    bars.add(&digest, format!("Copying blob {short}"), size);
+                    writeln!(err, "Copying blob {short}")
                 } else {
                     writeln!(err, "Copying blob {digest}")
                 }
             }
-            PullEvent::CopyingConfig(d) => writeln!(err, "Copying config {d}"),
+            PullEvent::Progress { digest, done, .. } if tty => bars.update(&mut err, &digest, done),
+            PullEvent::Progress { .. } => Ok(()),
+            PullEvent::CopyingConfig(d) => {
+                if tty {
+                    let _ = bars.finish(&mut err);
+                }
+                writeln!(err, "Copying config {d}")
+            }
             PullEvent::WritingManifest => {
                 writeln!(
                     err,
@@ -1712,4 +1729,80 @@ fn login(e: &dyn Engine, a: LoginArgs) -> Result<i32> {
     e.login(&registry, &user, &password, &o)?;
     println!("Login Succeeded!");
     Ok(0)
+}
+
+/// Per-blob progress lines on a terminal, redrawn in place.
+#[derive(Default)]
+struct Progress {
+    /// (digest, label, total bytes, bytes done)
+    lines: Vec<(String, String, u64, u64)>,
+    started: Option<std::time::Instant>,
+    finished: bool,
+}
+
+impl Progress {
+    fn add(&mut self, digest: &str, label: String, total: u64) {
+        self.started.get_or_insert_with(std::time::Instant::now);
+        self.lines.push((digest.to_string(), label, total, 0));
+    }
+
+    fn update(&mut self, out: &mut impl Write, digest: &str, done: u64) -> std::io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        if let Some(l) = self.lines.iter_mut().find(|l| l.0 == digest) {
+            l.3 = done;
+        }
+        self.draw(out)
+    }
+
+    fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        for l in &mut self.lines {
+            if l.2 > 0 {
+                l.3 = l.2;
+            }
+        }
+        self.draw(out)?;
+        self.finished = true;
+        Ok(())
+    }
+
+    fn draw(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let secs = self
+            .started
+            .map(|t| t.elapsed().as_secs_f64())
+            .unwrap_or(0.0)
+            .max(0.001);
+        // Back to the first blob line, then each line anew.
+        write!(out, "\x1b[{}A", self.lines.len())?;
+        for (_, label, total, done) in &self.lines {
+            if *total == 0 {
+                writeln!(out, "\r\x1b[2K{label}")?;
+                continue;
+            }
+            let width = 30usize;
+            let fill = ((*done as f64 / *total as f64) * width as f64) as usize;
+            let bar: String = "=".repeat(fill.min(width)) + &" ".repeat(width - fill.min(width));
+            let state = if done >= total { " done" } else { "" };
+            writeln!(
+                out,
+                "\r\x1b[2K{label} [{bar}] {} / {} ({}/s){state}",
+                binary_size(*done as f64),
+                binary_size(*total as f64),
+                binary_size(*done as f64 / secs)
+            )?;
+        }
+        out.flush()
+    }
+}
+
+/// "512.0KiB", "36.0MiB", as Podman's progress bars print sizes.
+fn binary_size(b: f64) -> String {
+    if b < 1024.0 * 1024.0 {
+        format!("{:.1}KiB", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1}MiB", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1}GiB", b / (1024.0 * 1024.0 * 1024.0))
+    }
 }

@@ -1167,3 +1167,55 @@ fn zstd_layers_pull_and_run() {
         fresh.ok(&["images", "-q", "--no-trunc"])
     );
 }
+
+#[test]
+fn pull_shows_progress_bars_on_a_terminal_only() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    use std::io::Read;
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    reg.push_with_skopeo(MULTI, "p/multi:1");
+    let name = format!("{}/p/multi:1", reg.addr);
+    // stderr on a terminal: per-blob bars with sizes, ending "done".
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut child = env
+        .cmd()
+        .args(["pull", "--tls-verify=false", &name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(pty.slave))
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The slave is closed now: read what is buffered until EIO.
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("[=============================="), "{text}");
+    assert!(text.contains("KiB") && text.contains(" done"), "{text}");
+    // Not a terminal: the plain lines, no escape sequences.
+    let other = Env::new();
+    let r = other.run(&["pull", "--tls-verify=false", &name]);
+    assert_eq!(r.code, 0);
+    assert!(
+        !r.stderr.contains('\x1b') && r.stderr.contains("Copying blob sha256:"),
+        "{}",
+        r.stderr
+    );
+}

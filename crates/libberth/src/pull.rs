@@ -51,6 +51,12 @@ pub enum PullEvent {
         size: u64,
         skipped: bool,
     },
+    /// Bytes of a blob received so far (reported a few times a second while streaming).
+    Progress {
+        digest: String,
+        done: u64,
+        total: u64,
+    },
     CopyingConfig(String),
     WritingManifest,
 }
@@ -114,6 +120,8 @@ struct Verify<R> {
     inner: R,
     hasher: Sha256,
     n: u64,
+    /// Bytes read so far, for progress reports.
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl<R: Read> Read for Verify<R> {
@@ -121,6 +129,9 @@ impl<R: Read> Read for Verify<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.n += n as u64;
+        if let Some(p) = &self.progress {
+            p.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(n)
     }
 }
@@ -178,6 +189,7 @@ fn fetch_blob(
         inner: body,
         hasher: Sha256::new(),
         n: 0,
+        progress: None,
     };
     let mut f = std::fs::File::create(dest).map_err(io_err("creating a download file"))?;
     let what = format!("fetching blob {digest}");
@@ -435,7 +447,7 @@ impl LocalEngine {
         // Held until the image is recorded, so that no `rmi` removes a layer meanwhile.
         let _storage = self.storage_lock_shared()?;
         let infos = if matches!(self.store.driver(), berth_storage::Driver::Overlay) {
-            self.stream_layers(client, repo, layers, &diff_ids, &chain, &missing)?
+            self.stream_layers(client, repo, layers, &diff_ids, &chain, &missing, events)?
         } else {
             self.download_then_apply(client, repo, layers, &diff_ids, &missing, work)?
         };
@@ -495,6 +507,7 @@ impl LocalEngine {
     /// Overlay: each missing layer streams from the registry straight into the layer
     /// store (gunzipped and applied as it arrives, its digest checked at the end), several
     /// at once. A per-layer lock makes concurrent pulls extract a shared layer once.
+    #[allow(clippy::too_many_arguments)]
     fn stream_layers(
         &self,
         client: &Client,
@@ -503,11 +516,23 @@ impl LocalEngine {
         diff_ids: &[String],
         chain: &[String],
         missing: &[usize],
+        events: &mut dyn FnMut(PullEvent),
     ) -> Result<Vec<crate::images::StoredLayer>> {
         let lock_dir = self.store.root().join("locks");
         std::fs::create_dir_all(&lock_dir).ctx(|| format!("creating {}", lock_dir.display()))?;
         let created: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-        let result = in_parallel(missing, |i| {
+        let counters: Vec<std::sync::Arc<std::sync::atomic::AtomicU64>> =
+            (0..layers.len()).map(|_| Default::default()).collect();
+        let report = |events: &mut dyn FnMut(PullEvent)| {
+            for &i in missing {
+                events(PullEvent::Progress {
+                    digest: layers[i].0.clone(),
+                    done: counters[i].load(std::sync::atomic::Ordering::Relaxed),
+                    total: layers[i].1.unwrap_or(0),
+                });
+            }
+        };
+        let job = |i: usize| {
             let parent = (i > 0).then(|| chain[i - 1].as_str());
             let _l = crate::lock::Lock::acquire(&lock_dir, chain[i].trim_start_matches("sha256:"))?;
             if self.store.has_layer(&chain[i]) {
@@ -520,6 +545,7 @@ impl LocalEngine {
                     inner: body,
                     hasher: Sha256::new(),
                     n: 0,
+                    progress: Some(counters[i].clone()),
                 },
                 digest: d.clone(),
                 size: *size,
@@ -537,7 +563,19 @@ impl LocalEngine {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(info.chain_id.clone());
             Ok(info.size)
+        };
+        // The layers stream on worker threads; this one reports their progress.
+        let result = std::thread::scope(|s| {
+            let worker = s.spawn(|| in_parallel(missing, job));
+            while !worker.is_finished() {
+                report(events);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            worker
+                .join()
+                .unwrap_or_else(|_| Err(Error::Other("a layer download panicked".into())))
         });
+        report(events);
         let sizes = match result {
             Ok(v) => v,
             Err(e) => {
