@@ -587,53 +587,14 @@ impl Client {
         Ok((Box::new(reader), len))
     }
 
-    /// The repositories the registry lists (`GET /v2/_catalog`), at most `limit`.
-    pub fn catalog(&self, limit: usize) -> Result<Vec<String>> {
-        #[derive(Deserialize)]
-        struct Catalog {
-            #[serde(default)]
-            repositories: Vec<String>,
-        }
-        let what = format!("listing the repositories of {}", self.host);
-        let resp = self.request(
-            "GET",
-            &format!("/v2/_catalog?n={limit}"),
-            "registry:catalog:*",
-            &[],
-            &what,
-        )?;
-        if resp.status().as_u16() != 200 {
-            return Err(Self::status_error(&what, resp));
-        }
-        let body = resp
-            .into_body()
-            .read_to_vec()
-            .map_err(|e| RegistryError::Io {
-                what: what.clone(),
-                msg: e.to_string(),
-            })?;
-        let c: Catalog = serde_json::from_slice(&body).map_err(|e| RegistryError::Io {
-            what,
-            msg: format!("bad catalog: {e}"),
-        })?;
-        Ok(c.repositories)
-    }
-
-    /// The tags of `repo` (`GET /v2/<repo>/tags/list`).
-    pub fn tags(&self, repo: &str) -> Result<Vec<String>> {
-        #[derive(Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let what = format!("listing the tags of {}/{repo}", self.host);
-        let resp = self.request(
-            "GET",
-            &format!("/v2/{repo}/tags/list"),
-            &format!("repository:{repo}:pull"),
-            &[],
-            &what,
-        )?;
+    /// GETs `path` and parses its JSON body; 404 is `ManifestUnknown` (a missing repository).
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        scope: &str,
+        what: String,
+    ) -> Result<T> {
+        let resp = self.request("GET", path, scope, &[], &what)?;
         match resp.status().as_u16() {
             200 => {}
             404 => return Err(RegistryError::ManifestUnknown { what }),
@@ -646,10 +607,39 @@ impl Client {
                 what: what.clone(),
                 msg: e.to_string(),
             })?;
-        let t: Tags = serde_json::from_slice(&body).map_err(|e| RegistryError::Io {
+        serde_json::from_slice(&body).map_err(|e| RegistryError::Io {
             what,
-            msg: format!("bad tag list: {e}"),
-        })?;
+            msg: format!("bad answer: {e}"),
+        })
+    }
+
+    /// The repositories the registry lists (`GET /v2/_catalog`), at most `limit`.
+    pub fn catalog(&self, limit: usize) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Catalog {
+            #[serde(default)]
+            repositories: Vec<String>,
+        }
+        let c: Catalog = self.get_json(
+            &format!("/v2/_catalog?n={limit}"),
+            "registry:catalog:*",
+            format!("listing the repositories of {}", self.host),
+        )?;
+        Ok(c.repositories)
+    }
+
+    /// The tags of `repo` (`GET /v2/<repo>/tags/list`).
+    pub fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let t: Tags = self.get_json(
+            &format!("/v2/{repo}/tags/list"),
+            &format!("repository:{repo}:pull"),
+            format!("listing the tags of {}/{repo}", self.host),
+        )?;
         Ok(t.tags.unwrap_or_default())
     }
 

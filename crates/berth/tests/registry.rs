@@ -730,6 +730,27 @@ fn login_logout_and_credentials_in_auth_json() {
     );
 }
 
+/// An OCI layout at `dir` holding the busybox test image, tagged `bb` (made by skopeo).
+fn busybox_layout(dir: &std::path::Path) -> std::path::PathBuf {
+    let st = std::process::Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci-archive:{}", images().join(BB).display()))
+        .arg(format!("oci:{}:bb", dir.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    dir.to_path_buf()
+}
+
+/// The blob `digest` of the OCI layout at `dir`.
+fn oci_read(dir: &std::path::Path, digest: &str) -> Vec<u8> {
+    std::fs::read(
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+}
+
 /// Writes `data` as a blob of the OCI layout at `dir`; returns its digest.
 fn oci_blob(dir: &std::path::Path, data: &[u8]) -> String {
     use sha2::Digest;
@@ -754,22 +775,8 @@ fn pull_picks_the_platform_from_a_manifest_list() {
     );
     // An OCI layout with the busybox image, then an arm64/v8 twin of it (same layer,
     // another config), and an index naming both.
-    let layout = env.dir.join("layout");
-    let st = std::process::Command::new("skopeo")
-        .args(["copy", "-q"])
-        .arg(format!("oci-archive:{}", images().join(BB).display()))
-        .arg(format!("oci:{}:bb", layout.display()))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let read = |d: &str| {
-        std::fs::read(
-            layout
-                .join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:")),
-        )
-        .unwrap()
-    };
+    let layout = busybox_layout(&env.dir.join("layout"));
+    let read = |d: &str| oci_read(&layout, d);
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let amd_desc = index["manifests"][0].clone();
@@ -940,14 +947,7 @@ fn search_lists_the_catalog_and_tags() {
 /// the OCI layout's `from` image, tagged `to`.
 fn add_big_layer(layout: &std::path::Path, from: &str, to: &str, mb: usize) {
     use std::io::Write;
-    let read = |d: &str| {
-        std::fs::read(
-            layout
-                .join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:")),
-        )
-        .unwrap()
-    };
+    let read = |d: &str| oci_read(layout, d);
     let mut index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let desc = index["manifests"]
@@ -1028,14 +1028,7 @@ fn interrupted_pulls_leave_storage_consistent() {
             user: None,
         },
     );
-    let layout = env.dir.join("layout");
-    let st = std::process::Command::new("skopeo")
-        .args(["copy", "-q"])
-        .arg(format!("oci-archive:{}", images().join(BB).display()))
-        .arg(format!("oci:{}:bb", layout.display()))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let layout = busybox_layout(&env.dir.join("layout"));
     add_big_layer(&layout, "bb", "big", 32);
     let st = std::process::Command::new("skopeo")
         .args(["copy", "-q", "--dest-tls-verify=false"])
