@@ -54,6 +54,9 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageGroup),
+    /// Manipulate manifest lists and image indexes
+    #[command(subcommand)]
+    Manifest(ManifestCmd),
     /// Search a registry for images
     Search(SearchArgs),
     /// Log in to a container registry
@@ -805,4 +808,107 @@ pub struct SearchArgs {
     pub no_trunc: bool,
     /// TERM (host[:port]/term searches that registry)
     pub term: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ManifestCmd {
+    /// Create a manifest list
+    Create(ManifestCreateArgs),
+    /// Add an image to a manifest list
+    Add(ManifestAddArgs),
+    /// Display the contents of a manifest list or image index
+    Inspect(ManifestInspectArgs),
+    /// Add or update information about an entry in a manifest list
+    Annotate(ManifestAnnotateArgs),
+    /// Remove manifest lists from local storage
+    Rm(ManifestRmArgs),
+    /// Check if a manifest list exists in local storage
+    Exists(OneName),
+    /// Push a manifest list to a registry
+    Push(ManifestPushArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ManifestEntryFlags {
+    /// Override the architecture of the entry
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Override the OS of the entry
+    #[arg(long)]
+    pub os: Option<String>,
+    /// Override the architecture variant of the entry
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Set an annotation (KEY=VALUE) on the entry
+    #[arg(long)]
+    pub annotation: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestCreateArgs {
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// LIST
+    pub name: String,
+    /// IMAGE [IMAGE...] to add
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestAddArgs {
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    #[command(flatten)]
+    pub entry: ManifestEntryFlags,
+    /// Add all of the images of IMAGE when it is a list (not supported yet)
+    #[arg(long)]
+    pub all: bool,
+    /// LIST
+    pub name: String,
+    /// IMAGE: docker://REF, a registry reference, or a local image
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestInspectArgs {
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// LIST, or a registry reference
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestAnnotateArgs {
+    #[command(flatten)]
+    pub entry: ManifestEntryFlags,
+    /// LIST
+    pub name: String,
+    /// DIGEST of the entry
+    pub digest: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestRmArgs {
+    /// LIST [LIST...]
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestPushArgs {
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// Push the images of the list as well (local images need it)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", action = ArgAction::Set)]
+    pub all: bool,
+    /// Suppress output information
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the digest of the pushed list to the specified file
+    #[arg(long)]
+    pub digestfile: Option<std::path::PathBuf>,
+    /// LIST
+    pub name: String,
+    /// DESTINATION: [docker://]host[:port]/repository[:tag]
+    pub destination: String,
 }

@@ -99,6 +99,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Info(f) => info(e, &f),
         Command::Login(a) => login(e, a),
+        Command::Manifest(c) => manifest(e, c),
         Command::Search(a) => {
             let o = pull_options(&a.registry)?;
             let rows = e.image_search(&a.term, a.limit, a.list_tags, &o)?;
@@ -1389,6 +1390,83 @@ fn version(f: &FormatArg) -> Result<i32> {
             println!("Version:      {}", v["Version"].as_str().unwrap_or(""));
             println!("API Version:  {}", v["APIVersion"].as_str().unwrap_or(""));
             println!("OS/Arch:      {}", v["OsArch"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(0)
+}
+
+fn entry_options(f: &crate::cli::ManifestEntryFlags) -> libberth::manifest::ManifestEntryOptions {
+    libberth::manifest::ManifestEntryOptions {
+        os: f.os.clone(),
+        arch: f.arch.clone(),
+        variant: f.variant.clone(),
+        annotations: f.annotation.clone(),
+    }
+}
+
+/// `manifest ...`
+fn manifest(e: &dyn Engine, c: crate::cli::ManifestCmd) -> Result<i32> {
+    use crate::cli::ManifestCmd as M;
+    match c {
+        M::Create(a) => {
+            let o = pull_options(&a.registry)?;
+            println!("{}", e.manifest_create(&a.name, &a.images, &o)?);
+        }
+        M::Add(a) => {
+            if a.all {
+                bail!(
+                    "manifest add --all is not supported yet: add the images of a list one by one"
+                );
+            }
+            let o = pull_options(&a.registry)?;
+            println!(
+                "{}",
+                e.manifest_add(&a.name, &a.image, &entry_options(&a.entry), &o)?
+            );
+        }
+        M::Inspect(a) => {
+            let o = pull_options(&a.registry)?;
+            println!("{}", json_indent(&e.manifest_inspect(&a.name, &o)?, 4));
+        }
+        M::Annotate(a) => {
+            println!(
+                "{}",
+                e.manifest_annotate(&a.name, &a.digest, &entry_options(&a.entry))?
+            );
+        }
+        M::Rm(a) => {
+            e.manifest_remove(&a.names)?;
+            for n in &a.names {
+                println!("{n}");
+            }
+        }
+        M::Exists(n) => return Ok(if e.manifest_exists(&n.name)? { 0 } else { 1 }),
+        M::Push(a) => {
+            use libberth::push::PushEvent;
+            let o = pull_options(&a.registry)?;
+            let quiet = a.quiet;
+            let mut err = std::io::stderr();
+            let digest = e.manifest_push(&a.name, &a.destination, a.all, &o, &mut |ev| {
+                if quiet {
+                    return;
+                }
+                let _ = match ev {
+                    PushEvent::CopyingBlob {
+                        digest,
+                        skipped: true,
+                    } => writeln!(err, "Copying blob {digest} skipped: already exists"),
+                    PushEvent::CopyingBlob { digest, .. } => writeln!(err, "Copying blob {digest}"),
+                    PushEvent::CopyingConfig(d) => writeln!(err, "Copying config {d}"),
+                    PushEvent::WritingManifest => {
+                        writeln!(err, "Writing manifest to image destination")
+                    }
+                };
+            })?;
+            if let Some(f) = &a.digestfile {
+                std::fs::write(f, &digest)
+                    .with_context(|| format!("writing the digest to {}", f.display()))?;
+            }
+            println!("{digest}");
         }
     }
     Ok(0)

@@ -51,6 +51,37 @@ pub trait Engine: Send + Sync {
         opts: &crate::pull::PullOptions,
         events: &mut dyn FnMut(crate::push::PushEvent),
     ) -> Result<String>;
+    // manifest lists
+    fn manifest_create(
+        &self,
+        name: &str,
+        images: &[String],
+        opts: &crate::pull::PullOptions,
+    ) -> Result<String>;
+    fn manifest_add(
+        &self,
+        name: &str,
+        image: &str,
+        entry: &crate::manifest::ManifestEntryOptions,
+        opts: &crate::pull::PullOptions,
+    ) -> Result<String>;
+    fn manifest_inspect(&self, name: &str, opts: &crate::pull::PullOptions) -> Result<Value>;
+    fn manifest_annotate(
+        &self,
+        name: &str,
+        digest: &str,
+        entry: &crate::manifest::ManifestEntryOptions,
+    ) -> Result<String>;
+    fn manifest_remove(&self, names: &[String]) -> Result<()>;
+    fn manifest_exists(&self, name: &str) -> Result<bool>;
+    fn manifest_push(
+        &self,
+        name: &str,
+        destination: &str,
+        all: bool,
+        opts: &crate::pull::PullOptions,
+        events: &mut dyn FnMut(crate::push::PushEvent),
+    ) -> Result<String>;
     // containers
     fn container_create(&self, opts: &CreateOptions) -> Result<String>;
     fn container_init(&self, key: &str) -> Result<String>;
@@ -102,6 +133,50 @@ pub trait Engine: Send + Sync {
 }
 
 impl Engine for LocalEngine {
+    fn manifest_create(
+        &self,
+        name: &str,
+        images: &[String],
+        opts: &crate::pull::PullOptions,
+    ) -> Result<String> {
+        LocalEngine::manifest_create(self, name, images, opts)
+    }
+    fn manifest_add(
+        &self,
+        name: &str,
+        image: &str,
+        entry: &crate::manifest::ManifestEntryOptions,
+        opts: &crate::pull::PullOptions,
+    ) -> Result<String> {
+        LocalEngine::manifest_add(self, name, image, entry, opts)
+    }
+    fn manifest_inspect(&self, name: &str, opts: &crate::pull::PullOptions) -> Result<Value> {
+        LocalEngine::manifest_inspect(self, name, opts)
+    }
+    fn manifest_annotate(
+        &self,
+        name: &str,
+        digest: &str,
+        entry: &crate::manifest::ManifestEntryOptions,
+    ) -> Result<String> {
+        LocalEngine::manifest_annotate(self, name, digest, entry)
+    }
+    fn manifest_remove(&self, names: &[String]) -> Result<()> {
+        LocalEngine::manifest_remove(self, names)
+    }
+    fn manifest_exists(&self, name: &str) -> Result<bool> {
+        LocalEngine::manifest_exists(self, name)
+    }
+    fn manifest_push(
+        &self,
+        name: &str,
+        destination: &str,
+        all: bool,
+        opts: &crate::pull::PullOptions,
+        events: &mut dyn FnMut(crate::push::PushEvent),
+    ) -> Result<String> {
+        LocalEngine::manifest_push(self, name, destination, all, opts, events)
+    }
     fn image_search(
         &self,
         term: &str,

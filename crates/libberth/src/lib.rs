@@ -15,6 +15,7 @@ pub mod local;
 pub mod lock;
 pub mod login;
 pub mod logs;
+pub mod manifest;
 pub mod pull;
 pub mod push;
 pub mod query;

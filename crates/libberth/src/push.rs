@@ -41,6 +41,37 @@ fn registry_err(e: berth_registry::RegistryError) -> Error {
     Error::Other(e.to_string())
 }
 
+/// A client for `r`'s registry, with the credentials and TLS settings a pull or push
+/// would use (the options first, then auth.json and registries.conf).
+pub(crate) fn registry_client(r: &berth_image::Reference, o: &PullOptions) -> Result<Client> {
+    let regs = berth_image::registries::RegistriesConfig::load()?;
+    regs.check_blocked(&r.repository())?;
+    let credentials = match &o.credentials {
+        Some(c) => Some(c.clone()),
+        None => berth_image::auth::get_credentials(
+            &berth_image::auth::credentials_key(r),
+            o.authfile.as_deref(),
+            &regs.credential_helpers,
+        )?
+        .filter(|c| !c.is_empty())
+        .map(|c| berth_registry::Credentials {
+            username: c.username,
+            password: c.password,
+        }),
+    };
+    Client::new(
+        &r.domain,
+        &ClientOptions {
+            tls_verify: o.tls_verify.unwrap_or(!regs.insecure(&r.repository())),
+            cert_dirs: berth_registry::default_cert_dirs(),
+            cert_dir: o.cert_dir.clone(),
+            credentials,
+            user_agent: String::new(),
+        },
+    )
+    .map_err(registry_err)
+}
+
 impl LocalEngine {
     /// Pushes image `image` to `destination` (`[docker://]host[:port]/repo[:tag]`; by
     /// default the image's own name). Returns the manifest digest.
@@ -119,34 +150,25 @@ impl LocalEngine {
         }
         let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
         let repo = r.path.clone();
-        let regs = berth_image::registries::RegistriesConfig::load()?;
-        regs.check_blocked(&r.repository())?;
-        let credentials = match &o.credentials {
-            Some(c) => Some(c.clone()),
-            None => berth_image::auth::get_credentials(
-                &berth_image::auth::credentials_key(&r),
-                o.authfile.as_deref(),
-                &regs.credential_helpers,
-            )?
-            .filter(|c| !c.is_empty())
-            .map(|c| berth_registry::Credentials {
-                username: c.username,
-                password: c.password,
-            }),
-        };
-        let client = Client::new(
-            &r.domain,
-            &ClientOptions {
-                tls_verify: o.tls_verify.unwrap_or(!regs.insecure(&r.repository())),
-                cert_dirs: berth_registry::default_cert_dirs(),
-                cert_dir: o.cert_dir.clone(),
-                credentials,
-                user_agent: String::new(),
-            },
-        )
-        .map_err(registry_err)?;
+        let client = registry_client(&r, o)?;
         let work = self.tmpdir("push")?;
-        let result = self.push_into(&client, &repo, &tag, &img, &work, o, events);
+        let result = self.push_into(&client, &repo, Some(&tag), &img, &work, o, events);
+        let _ = std::fs::remove_dir_all(&work);
+        result.map(|(digest, _)| digest)
+    }
+
+    /// Pushes image `img` into `repo` of `client`'s registry by digest (no tag). Returns
+    /// the manifest's digest and size.
+    pub(crate) fn push_by_digest(
+        &self,
+        client: &Client,
+        repo: &str,
+        img: &crate::types::ImageRecord,
+        o: &PullOptions,
+        events: &mut dyn FnMut(PushEvent),
+    ) -> Result<(String, u64)> {
+        let work = self.tmpdir("push")?;
+        let result = self.push_into(client, repo, None, img, &work, o, events);
         let _ = std::fs::remove_dir_all(&work);
         result
     }
@@ -156,12 +178,12 @@ impl LocalEngine {
         &self,
         client: &Client,
         repo: &str,
-        tag: &str,
+        tag: Option<&str>,
         img: &crate::types::ImageRecord,
         work: &Path,
         o: &PullOptions,
         events: &mut dyn FnMut(PushEvent),
-    ) -> Result<String> {
+    ) -> Result<(String, u64)> {
         // Compress each layer's rebuilt tar, in parallel, to learn its digest.
         let indexes: Vec<usize> = (0..img.layers.len()).collect();
         let mut done = crate::pull::in_parallel(&indexes, |i| {
@@ -211,14 +233,16 @@ impl LocalEngine {
             })).collect::<Vec<_>>(),
         });
         let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Other(e.to_string()))?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
         client
             .put_manifest(
                 repo,
-                tag,
+                tag.unwrap_or(&digest),
                 "application/vnd.oci.image.manifest.v1+json",
                 &bytes,
             )
             .map_err(registry_err)
+            .map(|d| (d, bytes.len() as u64))
     }
 
     /// Writes layer `chain`'s tar, compressed, to `dest`; returns its digest and size.
