@@ -244,16 +244,7 @@ impl LocalEngine {
             None => {
                 let r = remote_ref(image)?;
                 let client = registry_client(&r, o)?;
-                let wanted = r
-                    .digest
-                    .clone()
-                    .or_else(|| r.tag.clone())
-                    .unwrap_or_default();
-                let m = client
-                    .get_manifest(&r.path, &wanted)
-                    .map_err(registry_err)?;
-                let v: Value = serde_json::from_slice(&m.bytes)
-                    .map_err(|e| Error::Other(format!("parsing manifest of {r}: {e}")))?;
+                let (m, v) = fetch_manifest(&client, &r)?;
                 let media_type = v["mediaType"]
                     .as_str()
                     .map(str::to_string)
@@ -314,16 +305,7 @@ impl LocalEngine {
             Error::InvalidArg(format!("{name}: image not known: no such manifest list"))
         })?;
         let client = registry_client(&r, o)?;
-        let wanted = r
-            .digest
-            .clone()
-            .or_else(|| r.tag.clone())
-            .unwrap_or_default();
-        let m = client
-            .get_manifest(&r.path, &wanted)
-            .map_err(registry_err)?;
-        serde_json::from_slice(&m.bytes)
-            .map_err(|e| Error::Other(format!("parsing manifest of {r}: {e}")))
+        Ok(fetch_manifest(&client, &r)?.1)
     }
 
     /// `manifest annotate LIST DIGEST`: returns the list's ID.
@@ -471,4 +453,22 @@ impl LocalEngine {
             .put_manifest(&r.path, &tag, &media_type, &bytes)
             .map_err(registry_err)
     }
+}
+
+/// The manifest `r` names (by digest, else tag), raw and parsed.
+fn fetch_manifest(
+    client: &berth_registry::Client,
+    r: &berth_image::Reference,
+) -> Result<(berth_registry::Manifest, Value)> {
+    let wanted = r
+        .digest
+        .clone()
+        .or_else(|| r.tag.clone())
+        .unwrap_or_default();
+    let m = client
+        .get_manifest(&r.path, &wanted)
+        .map_err(registry_err)?;
+    let v: Value = serde_json::from_slice(&m.bytes)
+        .map_err(|e| Error::Other(format!("parsing manifest of {r}: {e}")))?;
+    Ok((m, v))
 }
