@@ -8,6 +8,7 @@
 mod archive;
 pub mod auth;
 mod changes;
+pub mod containers_conf;
 mod digest;
 mod error;
 pub mod policy;

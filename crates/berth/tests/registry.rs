@@ -18,6 +18,16 @@ fn assert_nothing_stored(env: &Env) {
     }
 }
 
+/// Runs berth with extra environment variables.
+fn run_with_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut c = env.cmd();
+    c.args(args);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    Run::from(c.output().unwrap())
+}
+
 /// One error line, and it is the last (progress like "Trying to pull" may come first).
 fn one_line_error(err: &str) {
     let lines: Vec<&str> = err.trim_end().lines().collect();
@@ -118,6 +128,23 @@ fn pull_over_tls_needs_the_registry_ca() {
     let err = env.fails(125, &["pull", &name]);
     one_line_error(&err);
     assert_nothing_stored(&env);
+    // The CA where Podman users put it: certs.d/<host:port>/ca.crt (here under a HOME of
+    // the test's own, ~/.config/containers/certs.d).
+    let home = env.dir.join("home");
+    let certs_d = home.join(".config/containers/certs.d").join(&reg.addr);
+    std::fs::create_dir_all(&certs_d).unwrap();
+    std::fs::copy(
+        reg.ca_dir.as_ref().unwrap().join("ca.crt"),
+        certs_d.join("ca.crt"),
+    )
+    .unwrap();
+    let r = run_with_env(
+        &env,
+        &["pull", "-q", &name],
+        &[("HOME", home.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.ok(&["rmi", &name]);
     let ca = reg.ca_dir.clone().unwrap();
     env.ok(&["pull", "-q", "--cert-dir", ca.to_str().unwrap(), &name]);
     assert_eq!(env.ok(&["run", "--rm", &name, "echo", "tls"]), "tls\n");
@@ -246,6 +273,42 @@ fn pull_errors_are_clear_and_store_nothing() {
     );
     assert!(err.contains("sha256:"), "{err}");
     assert_nothing_stored(&env);
+
+    // Every blob of a fresh image, found in the registry's own storage by its digest.
+    let blob_file = |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:");
+        blobs.join(&hex[..2]).join(hex).join("data")
+    };
+    // A truncated stream: the registry's copy of a layer loses its second half.
+    let digest = reg.push_with_skopeo(BB, "bad/trunc:1");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob_file(&digest)).unwrap()).unwrap();
+    let layer = blob_file(manifest["layers"][0]["digest"].as_str().unwrap());
+    let bytes = std::fs::read(&layer).unwrap();
+    std::fs::write(&layer, &bytes[..bytes.len() / 2]).unwrap();
+    let err = env.fails(
+        125,
+        &[
+            "pull",
+            "--tls-verify=false",
+            &format!("{}/bad/trunc:1", reg.addr),
+        ],
+    );
+    one_line_error(&err);
+    assert_nothing_stored(&env);
+    // A malformed manifest: the registry serves what it has stored for the tag.
+    let digest = reg.push_with_skopeo(BB, "bad/json:1");
+    std::fs::write(blob_file(&digest), b"{ this is not json").unwrap();
+    let err = env.fails(
+        125,
+        &[
+            "pull",
+            "--tls-verify=false",
+            &format!("{}/bad/json:1", reg.addr),
+        ],
+    );
+    one_line_error(&err);
+    assert!(err.contains("manifest"), "{err}");
 }
 
 #[test]
@@ -335,6 +398,16 @@ fn concurrent_pulls_sharing_layers_and_vfs_pulls() {
         .is_empty());
     assert_eq!(env.ok(&["run", "--rm", &names[1], "echo", "ok"]), "ok\n");
 
+    // One layer at a time (containers.conf image_parallel_copies = 1) works the same.
+    let serial = Env::new();
+    let conf = serial.dir.join("containers.conf");
+    std::fs::write(&conf, "[engine]\nimage_parallel_copies = 1\n").unwrap();
+    let r = run_with_env(
+        &serial,
+        &["pull", "-q", "--tls-verify=false", &names[0]],
+        &[("CONTAINERS_CONF", conf.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
     // vfs: layers are copies of their parents, applied in order.
     let vfs = Env::with_driver("vfs");
     vfs.ok(&["pull", "-q", "--tls-verify=false", &names[0]]);

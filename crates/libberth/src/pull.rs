@@ -20,8 +20,16 @@ const SCHEMA1_TYPES: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v1+json",
 ];
 
-/// How many layers download at once (Podman's default).
+/// How many layers download at once by default (containers/image's).
 pub const PARALLEL_DOWNLOADS: usize = 6;
+
+/// How many layers copy at once: containers.conf's `image_parallel_copies`, else 6.
+fn parallel_copies() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        berth_image::containers_conf::image_parallel_copies().unwrap_or(PARALLEL_DOWNLOADS)
+    })
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
@@ -469,7 +477,7 @@ impl LocalEngine {
     }
 }
 
-/// Runs `job` for each of `items`, up to PARALLEL_DOWNLOADS at a time; the first error.
+/// Runs `job` for each of `items`, up to `parallel_copies()` at a time; the first error.
 pub(crate) fn in_parallel<T: Send>(
     items: &[usize],
     job: impl Fn(usize) -> Result<T> + Sync,
@@ -478,7 +486,7 @@ pub(crate) fn in_parallel<T: Send>(
     let out: std::sync::Mutex<Vec<(usize, T)>> = std::sync::Mutex::new(Vec::new());
     let errors: std::sync::Mutex<Vec<Error>> = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..items.len().min(PARALLEL_DOWNLOADS) {
+        for _ in 0..items.len().min(parallel_copies()) {
             s.spawn(|| loop {
                 if !errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
                     break;
