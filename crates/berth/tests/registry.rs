@@ -1285,3 +1285,94 @@ fn pull_shows_progress_bars_on_a_terminal_only() {
         r.stderr
     );
 }
+
+/// An image berth pushed is pulled and run by Podman (when Podman is installed: the
+/// benchmark installs it, CI does not).
+#[test]
+fn podman_pulls_and_runs_what_berth_pushed() {
+    if !skopeo_available()
+        || std::process::Command::new("podman")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: podman, skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    env.ok(&["load", "-q", "-i", images().join(MULTI).to_str().unwrap()]);
+    let dest = format!("{}/interop/multi:1", reg.addr);
+    env.ok(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "berth-test/multilayer",
+        &dest,
+    ]);
+    let p = env.dir.join("podman");
+    let podman = |args: &[&str]| {
+        std::process::Command::new("podman")
+            .arg("--root")
+            .arg(p.join("root"))
+            .arg("--runroot")
+            .arg(p.join("run"))
+            .arg("--tmpdir")
+            .arg(p.join("tmp"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ])
+            .args(args)
+            .env(
+                "CONTAINERS_REGISTRIES_CONF",
+                env.dir.join("registries.conf"),
+            )
+            .output()
+            .unwrap()
+    };
+    let out = podman(&["pull", "-q", "--tls-verify=false", &dest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        &dest,
+        "ls",
+        "/opq",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "new\n");
+    let _ = podman(&["rmi", "-a", "-f"]);
+    // The empty cgroups Podman makes for conmon and as parents (rmdir leaves any in use
+    // alone).
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for c in rd.flatten() {
+            let _ = std::fs::remove_dir(c.path().join("libpod_parent/conmon"));
+            let _ = std::fs::remove_dir(c.path().join("libpod_parent"));
+        }
+    }
+}
