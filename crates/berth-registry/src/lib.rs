@@ -656,6 +656,29 @@ impl Client {
         Ok(resp.status().as_u16() == 200)
     }
 
+    /// Asks the registry to link blob `digest` from repository `from` into `repo` without
+    /// uploading it (cross-repository mount). True when it did; false when it started an
+    /// ordinary upload session instead (which is then left to expire).
+    pub fn mount_blob(&self, repo: &str, digest: &str, from: &str) -> Result<bool> {
+        let what = format!(
+            "mounting blob {digest} from {from} into {}/{repo}",
+            self.host
+        );
+        let resp = self.request_with_body(
+            "POST",
+            &format!(
+                "/v2/{repo}/blobs/uploads/?mount={}&from={}",
+                urlencode(digest),
+                urlencode(from)
+            ),
+            &format!("repository:{repo}:pull,push repository:{from}:pull"),
+            &[("Content-Length", "0")],
+            Some(&[]),
+            &what,
+        )?;
+        Ok(resp.status().as_u16() == 201)
+    }
+
     /// Uploads a blob in one request (POST for a session, then PUT with the digest).
     pub fn put_blob(&self, repo: &str, digest: &str, data: &[u8]) -> Result<()> {
         self.upload(repo, digest, Payload::Bytes(data), data.len() as u64)

@@ -1376,3 +1376,38 @@ fn podman_pulls_and_runs_what_berth_pushed() {
         }
     }
 }
+
+#[test]
+fn push_mounts_blobs_from_another_repository_of_the_registry() {
+    if !skopeo_available() {
+        eprintln!("skipped: skopeo or docker-registry missing");
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    env.ok(&["load", "-q", "-i", images().join(MULTI).to_str().unwrap()]);
+    let first = format!("{}/team-a/multi:1", reg.addr);
+    env.ok(&["tag", "berth-test/multilayer", &first]);
+    let r = env.run(&["push", "--tls-verify=false", &first]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr.matches("skipped").count(), 0, "{}", r.stderr);
+    // Another repository: the three layers are mounted from team-a, not uploaded again.
+    let second = format!("{}/team-b/multi:1", reg.addr);
+    let r = env.run(&["push", "--tls-verify=false", &first, &second]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("skipped: already exists").count(),
+        3,
+        "{}",
+        r.stderr
+    );
+    let other = Env::new();
+    other.ok(&["pull", "-q", "--tls-verify=false", &second]);
+    assert_eq!(other.ok(&["run", "--rm", &second, "ls", "/opq"]), "new\n");
+}

@@ -191,8 +191,24 @@ impl LocalEngine {
         })?;
         done.sort_by_key(|(i, _)| *i);
         let compressed: Vec<(String, u64)> = done.into_iter().map(|(_, v)| v).collect();
+        // Other repositories of this registry the image was pushed to or pulled from:
+        // their blobs can be mounted instead of uploaded.
+        let host = client.host().to_string();
+        let siblings: Vec<String> = img
+            .names
+            .iter()
+            .filter_map(|n| berth_image::Reference::parse(n).ok())
+            .filter(|r| r.domain == host && r.path != repo)
+            .map(|r| r.path)
+            .collect();
         for (i, (digest, _)) in compressed.iter().enumerate() {
-            let exists = client.has_blob(repo, digest).map_err(registry_err)?;
+            let mut exists = client.has_blob(repo, digest).map_err(registry_err)?;
+            for from in &siblings {
+                if exists {
+                    break;
+                }
+                exists = client.mount_blob(repo, digest, from).unwrap_or(false);
+            }
             events(PushEvent::CopyingBlob {
                 digest: digest.clone(),
                 skipped: exists,
