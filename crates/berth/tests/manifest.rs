@@ -15,17 +15,7 @@ fn one_line_error(err: &str) {
 }
 
 fn plain_registry(env: &Env) -> Option<Registry> {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
-        return None;
-    }
-    Some(Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    ))
+    registry_tools().then(|| Registry::plain(env, "reg"))
 }
 
 fn skopeo_raw(reference: &str) -> Value {

@@ -41,18 +41,11 @@ fn one_line_error(err: &str) {
 
 #[test]
 fn pull_over_plain_http_keeps_the_manifest_digest_and_runs() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     let digest = reg.push_with_skopeo(MULTI, "test/multi:v1");
     let name = format!("{}/test/multi:v1", reg.addr);
     let r = env.run(&["pull", "--tls-verify=false", &name]);
@@ -110,8 +103,7 @@ fn pull_over_plain_http_keeps_the_manifest_digest_and_runs() {
 
 #[test]
 fn pull_over_tls_needs_the_registry_ca() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
@@ -152,8 +144,7 @@ fn pull_over_tls_needs_the_registry_ca() {
 
 #[test]
 fn pull_with_basic_auth() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
@@ -194,8 +185,7 @@ fn pull_with_basic_auth() {
 
 #[test]
 fn pull_errors_are_clear_and_store_nothing() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
@@ -217,13 +207,7 @@ fn pull_errors_are_clear_and_store_nothing() {
     );
     one_line_error(&err);
     assert!(err.contains("pinging container registry"), "{err}");
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     reg.push_with_skopeo(MULTI, "bad/multi:v1");
     // Unknown tag.
     let err = env.fails(
@@ -313,18 +297,11 @@ fn pull_errors_are_clear_and_store_nothing() {
 
 #[test]
 fn run_pull_policies() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     reg.push_with_skopeo(BB, "run/bb:1");
     let name = format!("{}/run/bb:1", reg.addr);
     let err = env.fails(125, &["run", "--rm", "--pull", "never", &name, "true"]);
@@ -351,18 +328,11 @@ fn run_pull_policies() {
 
 #[test]
 fn concurrent_pulls_sharing_layers_and_vfs_pulls() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     reg.push_with_skopeo(MULTI, "c/multi:1");
     reg.push_with_skopeo(BB, "c/bb:1");
     // Both images share the busybox layer; four processes pull them at once.
@@ -416,8 +386,7 @@ fn concurrent_pulls_sharing_layers_and_vfs_pulls() {
 
 #[test]
 fn push_then_pull_round_trips_and_skips_known_blobs() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
@@ -546,25 +515,12 @@ fn push_then_pull_round_trips_and_skips_known_blobs() {
 
 #[test]
 fn registries_conf_and_auth_json_are_honoured() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
-    let mirror = Registry::start(
-        &env.dir.join("mirror"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
+    let mirror = Registry::plain(&env, "mirror");
     reg.push_with_skopeo(BB, "lib/bb:1");
     reg.push_with_skopeo(MULTI, "lib/multi:1");
     mirror.push_with_skopeo(MULTI, "lib/mirrored:1");
@@ -710,8 +666,7 @@ fn base64_encode(s: &str) -> String {
 
 #[test]
 fn login_logout_and_credentials_in_auth_json() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
@@ -834,18 +789,11 @@ fn oci_blob(dir: &std::path::Path, data: &[u8]) -> String {
 
 #[test]
 fn pull_picks_the_platform_from_a_manifest_list() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     // An OCI layout with the busybox image, then an arm64/v8 twin of it (same layer,
     // another config), and an index naming both.
     let layout = busybox_layout(&env.dir.join("layout"));
@@ -923,18 +871,11 @@ fn pull_picks_the_platform_from_a_manifest_list() {
 
 #[test]
 fn search_lists_the_catalog_and_tags() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     reg.push_with_skopeo(BB, "tools/busybox:1");
     reg.push_with_skopeo(BB, "tools/busybox:2");
     reg.push_with_skopeo(MULTI, "other/multi:1");
@@ -1089,18 +1030,11 @@ fn add_big_layer(layout: &std::path::Path, from: &str, to: &str, mb: usize) {
 
 #[test]
 fn interrupted_pulls_leave_storage_consistent() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     let layout = busybox_layout(&env.dir.join("layout"));
     add_big_layer(&layout, "bb", "big", 32);
     let st = std::process::Command::new("skopeo")
@@ -1143,18 +1077,11 @@ fn interrupted_pulls_leave_storage_consistent() {
 
 #[test]
 fn zstd_layers_pull_and_run() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     // skopeo recompresses every layer with zstd on the way to the registry.
     let st = std::process::Command::new("skopeo")
         .args([
@@ -1236,19 +1163,12 @@ fn zstd_layers_pull_and_run() {
 
 #[test]
 fn pull_shows_progress_bars_on_a_terminal_only() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     use std::io::Read;
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     reg.push_with_skopeo(MULTI, "p/multi:1");
     let name = format!("{}/p/multi:1", reg.addr);
     // stderr on a terminal: per-blob bars with sizes, ending "done".
@@ -1300,13 +1220,7 @@ fn podman_pulls_and_runs_what_berth_pushed() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     env.ok(&["load", "-q", "-i", images().join(MULTI).to_str().unwrap()]);
     let dest = format!("{}/interop/multi:1", reg.addr);
     env.ok(&[
@@ -1379,18 +1293,11 @@ fn podman_pulls_and_runs_what_berth_pushed() {
 
 #[test]
 fn push_mounts_blobs_from_another_repository_of_the_registry() {
-    if !skopeo_available() {
-        eprintln!("skipped: skopeo or docker-registry missing");
+    if !registry_tools() {
         return;
     }
     let env = Env::new();
-    let reg = Registry::start(
-        &env.dir.join("reg"),
-        RegistryOptions {
-            tls: false,
-            user: None,
-        },
-    );
+    let reg = Registry::plain(&env, "reg");
     env.ok(&["load", "-q", "-i", images().join(MULTI).to_str().unwrap()]);
     let first = format!("{}/team-a/multi:1", reg.addr);
     env.ok(&["tag", "berth-test/multilayer", &first]);

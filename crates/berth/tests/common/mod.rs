@@ -388,6 +388,29 @@ impl Registry {
 /// The password tests give htpasswd users.
 pub const REGISTRY_PASSWORD: &str = "s3cret-pass";
 
+/// Whether the registry tests can run here; prints why not when they cannot (the test
+/// then returns early: `if !registry_tools() { return; }`).
+pub fn registry_tools() -> bool {
+    let ok = skopeo_available();
+    if !ok {
+        eprintln!("skipped: skopeo or docker-registry missing");
+    }
+    ok
+}
+
+impl Registry {
+    /// A plain-HTTP registry in `env`'s directory `name`.
+    pub fn plain(env: &Env, name: &str) -> Registry {
+        Registry::start(
+            &env.dir.join(name),
+            RegistryOptions {
+                tls: false,
+                user: None,
+            },
+        )
+    }
+}
+
 pub fn skopeo_available() -> bool {
     Command::new("skopeo").arg("--version").output().is_ok()
         && Command::new("docker-registry")
