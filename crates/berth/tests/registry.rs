@@ -1318,3 +1318,242 @@ fn push_mounts_blobs_from_another_repository_of_the_registry() {
     other.ok(&["pull", "-q", "--tls-verify=false", &second]);
     assert_eq!(other.ok(&["run", "--rm", &second, "ls", "/opq"]), "new\n");
 }
+
+fn b64url(data: &[u8]) -> String {
+    base64_encode_bytes(data)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+fn base64_encode_bytes(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// A token server for Distribution's token auth: answers GET /token?service=..&scope=..
+/// (basic credentials `frank:REGISTRY_PASSWORD` required) with an RS256 JWT granting the
+/// scopes asked for, signed with `key.pem` and carrying `cert.pem` in its x5c header.
+/// Serves until the test process ends; returns its port.
+fn start_token_server(dir: &std::path::Path) -> u16 {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = dir.to_path_buf();
+    let der = std::process::Command::new("openssl")
+        .args(["x509", "-in"])
+        .arg(dir.join("cert.pem"))
+        .args(["-outform", "DER"])
+        .output()
+        .unwrap()
+        .stdout;
+    let x5c = base64_encode_bytes(&der);
+    let expected = format!(
+        "Basic {}",
+        base64_encode(&format!("frank:{REGISTRY_PASSWORD}"))
+    );
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut authorized = false;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if h.to_ascii_lowercase().starts_with("authorization:")
+                    && h.trim_end().ends_with(&expected[6..])
+                {
+                    authorized = true;
+                }
+            }
+            let mut conn = conn;
+            if !authorized {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let query = path.split_once('?').map(|(_, q)| q).unwrap_or("");
+            let unescape = |s: &str| {
+                s.replace("%3A", ":")
+                    .replace("%2F", "/")
+                    .replace("%2C", ",")
+                    .replace("%20", " ")
+                    .replace('+', " ")
+            };
+            let mut access = Vec::new();
+            for kv in query.split('&') {
+                if let Some(v) = kv.strip_prefix("scope=") {
+                    for scope in unescape(v).split(' ') {
+                        let parts: Vec<&str> = scope.split(':').collect();
+                        if parts.len() == 3 {
+                            access.push(serde_json::json!({
+                                "type": parts[0], "name": parts[1],
+                                "actions": parts[2].split(',').collect::<Vec<_>>(),
+                            }));
+                        }
+                    }
+                }
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+            let claims = serde_json::json!({
+                "iss": "berth-test", "sub": "frank", "aud": "berth-registry",
+                "exp": now + 600, "nbf": now - 60, "iat": now - 60,
+                "jti": format!("{now}-{}", access.len()), "access": access,
+            });
+            let signing_input = format!(
+                "{}.{}",
+                b64url(header.to_string().as_bytes()),
+                b64url(claims.to_string().as_bytes())
+            );
+            let mut sign = std::process::Command::new("openssl")
+                .args(["dgst", "-sha256", "-sign"])
+                .arg(dir.join("key.pem"))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            sign.stdin
+                .take()
+                .unwrap()
+                .write_all(signing_input.as_bytes())
+                .unwrap();
+            let sig = sign.wait_with_output().unwrap().stdout;
+            let token = format!("{signing_input}.{}", b64url(&sig));
+            let body =
+                serde_json::json!({"token": token, "access_token": token, "expires_in": 600})
+                    .to_string();
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn bearer_token_auth_end_to_end() {
+    if !registry_tools() {
+        return;
+    }
+    let env = Env::new();
+    let dir = env.dir.join("token");
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth token signer",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let port = start_token_server(&dir);
+    // A registry that wants bearer tokens from that server.
+    let reg_dir = env.dir.join("reg");
+    std::fs::create_dir_all(&reg_dir).unwrap();
+    let rport = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{rport}");
+    std::fs::write(
+        reg_dir.join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  token:\n    realm: http://127.0.0.1:{port}/token\n    service: berth-registry\n    issuer: berth-test\n    rootcertbundle: {}\n",
+            reg_dir.join("data").display(),
+            dir.join("cert.pem").display()
+        ),
+    )
+    .unwrap();
+    let mut registry = std::process::Command::new("docker-registry")
+        .arg("serve")
+        .arg(reg_dir.join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(reg_dir.join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(&mut registry);
+    assert!(eventually(10, || std::net::TcpStream::connect(&addr).is_ok()));
+    let creds = format!("frank:{REGISTRY_PASSWORD}");
+    let name = format!("{addr}/tok/bb:1");
+    env.ok(&["load", "-q", "-i", images().join(BB).to_str().unwrap()]);
+    // No credentials: the token server refuses, and so does the registry.
+    let err = env.fails(
+        125,
+        &["push", "--tls-verify=false", "berth-test/busybox", &name],
+    );
+    assert!(
+        err.contains("unauthorized") || err.contains("authentication required"),
+        "{err}"
+    );
+    // With them: push, then pull elsewhere, through tokens.
+    env.ok(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        "berth-test/busybox",
+        &name,
+    ]);
+    let other = Env::new();
+    other.ok(&["pull", "-q", "--tls-verify=false", "--creds", &creds, &name]);
+    assert_eq!(
+        other.ok(&["run", "--rm", &name, "echo", "token"]),
+        "token\n"
+    );
+}
