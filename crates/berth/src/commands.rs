@@ -1582,16 +1582,28 @@ fn pull_one(
 
 /// `--pull`: pulls the image for `create`/`run` when the policy asks for it.
 fn ensure_image(e: &dyn Engine, f: &CreateFlags, image: &str) -> Result<()> {
+    let present = e.image_exists(image)?;
     let pull = match f.pull.as_str() {
         "never" => false,
-        "missing" => !e.image_exists(image)?,
-        _ => true, // always, newer (berth does not compare digests yet: it pulls)
+        "missing" => !present,
+        _ => true, // always, newer
     };
     if !pull {
         return Ok(());
     }
-    let o = pull_options(&f.registry)?;
-    pull_one(e, image, &o, f.quiet).map(|_| ())
+    let mut o = pull_options(&f.registry)?;
+    o.only_if_newer = f.pull == "newer";
+    match pull_one(e, image, &o, f.quiet) {
+        Ok(_) => Ok(()),
+        // `newer` with an image at hand: a registry that cannot tell is no reason to fail.
+        Err(err) if f.pull == "newer" && present => {
+            if !f.quiet {
+                eprintln!("Warning: checking for a newer {image}: {err:#}; using the local image");
+            }
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 fn save(e: &dyn Engine, a: SaveArgs) -> Result<i32> {

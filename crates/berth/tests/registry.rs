@@ -324,6 +324,46 @@ fn run_pull_policies() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("Trying to pull"), "{}", r.stderr);
+    // newer: the registry is asked, but the same manifest is not fetched again.
+    let r = env.run(&[
+        "run",
+        "--rm",
+        "--pull",
+        "newer",
+        "--tls-verify=false",
+        &name,
+        "true",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("Copying blob"), "{}", r.stderr);
+    // Another image under the tag: newer pulls it.
+    reg.push_with_skopeo(MULTI, "run/bb:1");
+    let r = env.run(&[
+        "run",
+        "--rm",
+        "--pull",
+        "newer",
+        "--tls-verify=false",
+        &name,
+        "ls",
+        "/opq",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "new\n"), "{}", r.stderr);
+    assert!(r.stderr.contains("Copying blob"), "{}", r.stderr);
+    // The registry gone: newer keeps to the local image, with a warning.
+    drop(reg);
+    let r = env.run(&[
+        "run",
+        "--rm",
+        "--pull",
+        "newer",
+        "--tls-verify=false",
+        &name,
+        "ls",
+        "/opq",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "new\n"), "{}", r.stderr);
+    assert!(r.stderr.contains("Warning"), "{}", r.stderr);
 }
 
 #[test]

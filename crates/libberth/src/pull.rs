@@ -47,6 +47,8 @@ pub struct PullOptions {
     pub zstd: bool,
     /// `--signature-policy`: this policy.json instead of the default ones.
     pub signature_policy: Option<PathBuf>,
+    /// `--pull newer`: nothing to fetch when the stored image has the registry's manifest.
+    pub only_if_newer: bool,
 }
 
 /// What a pull reports as it goes (the CLI prints these like Podman does).
@@ -354,6 +356,14 @@ impl LocalEngine {
                 .map_err(|e| Error::Other(format!("parsing manifest list of {name}: {e}")))?;
             let digest = choose_from_index(&index, o, &name)?;
             manifest = client.get_manifest(&repo, &digest).map_err(registry_err)?;
+        }
+        // `--pull newer`: the image stored under this name already has this manifest.
+        if o.only_if_newer {
+            if let Ok(local) = self.lookup_image(&name) {
+                if local.digest == manifest.digest {
+                    return Ok(local.id);
+                }
+            }
         }
         if SCHEMA1_TYPES.contains(&manifest.media_type.as_str()) {
             return Err(Error::Other(format!(
