@@ -860,7 +860,7 @@ pub struct ManifestAddArgs {
     pub registry: RegistryFlags,
     #[command(flatten)]
     pub entry: ManifestEntryFlags,
-    /// Add all of the images of IMAGE when it is a list (not supported yet)
+    /// Add all of the images of IMAGE when it is a list
     #[arg(long)]
     pub all: bool,
     /// LIST

@@ -1401,6 +1401,7 @@ fn entry_options(f: &crate::cli::ManifestEntryFlags) -> libberth::manifest::Mani
         arch: f.arch.clone(),
         variant: f.variant.clone(),
         annotations: f.annotation.clone(),
+        all: false,
     }
 }
 
@@ -1413,16 +1414,10 @@ fn manifest(e: &dyn Engine, c: crate::cli::ManifestCmd) -> Result<i32> {
             println!("{}", e.manifest_create(&a.name, &a.images, &o)?);
         }
         M::Add(a) => {
-            if a.all {
-                bail!(
-                    "manifest add --all is not supported yet: add the images of a list one by one"
-                );
-            }
             let o = pull_options(&a.registry)?;
-            println!(
-                "{}",
-                e.manifest_add(&a.name, &a.image, &entry_options(&a.entry), &o)?
-            );
+            let mut opts = entry_options(&a.entry);
+            opts.all = a.all;
+            println!("{}", e.manifest_add(&a.name, &a.image, &opts, &o)?);
         }
         M::Inspect(a) => {
             let o = pull_options(&a.registry)?;

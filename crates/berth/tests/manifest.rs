@@ -150,6 +150,25 @@ fn remote_images_make_a_list_that_is_pushed_and_pulled_by_platform() {
     );
     one_line_error(&err);
     assert!(err.contains("is itself a manifest list"), "{err}");
+    // With --all, each of its images is added, with the platforms the list gives.
+    env.ok(&["manifest", "create", "copy"]);
+    env.ok(&[
+        "manifest",
+        "add",
+        "--all",
+        "--tls-verify=false",
+        "copy",
+        &format!("docker://{dest}"),
+    ]);
+    let copy: Value = serde_json::from_str(&env.ok(&["manifest", "inspect", "copy"])).unwrap();
+    assert_eq!(digests(&copy), want);
+    let arches: Vec<&str> = copy["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap_or(""))
+        .collect();
+    assert!(arches.contains(&"arm64"), "{copy}");
 }
 
 #[test]

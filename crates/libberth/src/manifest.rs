@@ -40,6 +40,8 @@ pub struct ManifestEntryOptions {
     pub variant: Option<String>,
     /// `key=value` annotations.
     pub annotations: Vec<String>,
+    /// `add --all`: when the image is itself a list, add every image of it.
+    pub all: bool,
 }
 
 fn registry_err(e: berth_registry::RegistryError) -> Error {
@@ -250,9 +252,37 @@ impl LocalEngine {
                     .map(str::to_string)
                     .unwrap_or_else(|| m.media_type.clone());
                 if INDEX_TYPES.contains(&media_type.as_str()) || v["manifests"].is_array() {
-                    return Err(Error::InvalidArg(format!(
-                        "{image} is itself a manifest list: adding a list to a list is not supported (add its images one by one, by digest)"
-                    )));
+                    if !opts.all {
+                        return Err(Error::InvalidArg(format!(
+                            "{image} is itself a manifest list: use --all to add each of its images"
+                        )));
+                    }
+                    // Every image of the list, with the platforms the list gives.
+                    let entries = v["manifests"].as_array().cloned().unwrap_or_default();
+                    for m in entries {
+                        let digest = m["digest"].as_str().unwrap_or_default().to_string();
+                        if digest.is_empty() {
+                            continue;
+                        }
+                        let mut pinned = r.clone();
+                        pinned.tag = None;
+                        pinned.digest = Some(digest.clone());
+                        let mut entry = json!({
+                            "mediaType": m["mediaType"].as_str().unwrap_or(OCI_MANIFEST),
+                            "digest": digest,
+                            "size": m["size"],
+                            "platform": m["platform"],
+                        });
+                        apply_options(&mut entry, opts)?;
+                        let manifests =
+                            list.index["manifests"].as_array_mut().ok_or_else(|| {
+                                Error::Other(format!("{}: the index has no manifests", list.name))
+                            })?;
+                        manifests.retain(|x| x["digest"].as_str() != Some(digest.as_str()));
+                        manifests.push(entry);
+                        list.sources.insert(digest, format!("docker://{pinned}"));
+                    }
+                    return Ok(());
                 }
                 let config_digest = v["config"]["digest"]
                     .as_str()
