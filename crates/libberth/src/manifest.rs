@@ -458,11 +458,32 @@ impl LocalEngine {
                 Plan::Keep => {}
                 Plan::Check(src) => match client.get_manifest(&r.path, &digest) {
                     Ok(_) => {}
+                    Err(berth_registry::RegistryError::ManifestUnknown { .. })
+                        if Reference::parse(&src).is_ok() =>
+                    {
+                        // Not in the destination: copy it through local storage, by digest.
+                        let pinned = format!("docker://{src}");
+                        let id = self.pull(&pinned, o, &mut |_| {}).map_err(|e| {
+                            Error::Other(format!(
+                                "copying entry {digest} of {} from {src}: {e}",
+                                list.name
+                            ))
+                        })?;
+                        let img = self.lookup_image(&id)?;
+                        let (pushed, size) =
+                            self.push_by_digest(&client, &r.path, &img, o, events)?;
+                        index["manifests"][i]["digest"] = pushed.into();
+                        index["manifests"][i]["size"] = size.into();
+                        index["manifests"][i]["mediaType"] = OCI_MANIFEST.into();
+                        // The copy was only a means: drop it unless something names or uses it.
+                        if img.names.is_empty() {
+                            let _ = self.rmi(std::slice::from_ref(&id), false, false);
+                        }
+                    }
                     Err(berth_registry::RegistryError::ManifestUnknown { .. }) => {
                         return Err(Error::InvalidArg(format!(
-                            "entry {digest} of {} comes from {src}, not from {}: copying images between repositories is not supported yet (push it to {} first)",
+                            "entry {digest} of {} comes from {src}, not from {}: it cannot be copied",
                             list.name,
-                            r.repository(),
                             r.repository()
                         )))
                     }
