@@ -212,7 +212,14 @@ impl RegistriesPaths {
             .map(PathBuf::from);
         let home = home_dir();
         let mut paths = RegistriesPaths::resolve(explicit.as_deref(), &home);
-        paths.short_name_aliases = Some(default_short_name_aliases_path());
+        // BERTH_SHORT_NAME_ALIASES (berth's own) moves the machine-written aliases file,
+        // as --root moves storage: tests keep to throw-away files with it.
+        paths.short_name_aliases = Some(
+            std::env::var_os("BERTH_SHORT_NAME_ALIASES")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(default_short_name_aliases_path),
+        );
         paths
     }
 

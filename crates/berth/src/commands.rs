@@ -1506,6 +1506,27 @@ fn pull_one(
     quiet: bool,
 ) -> Result<String> {
     use libberth::pull::PullEvent;
+    // A short name that several registries could serve, on a terminal: the user chooses
+    // (as Podman asks), and the choice is remembered as an alias once it was pulled.
+    if attach::is_tty(0) && attach::is_tty(1) {
+        if let Some((short, candidates)) = e.short_name_choice(image, true)? {
+            eprintln!("? Please select an image:");
+            for (i, c) in candidates.iter().enumerate() {
+                eprintln!("  {}) {c}", i + 1);
+            }
+            let answer = prompt("Enter a number: ", false)?;
+            let n: usize = answer
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=candidates.len()).contains(n))
+                .ok_or_else(|| anyhow!("{answer:?} is not one of the images listed"))?;
+            let chosen = candidates[n - 1].clone();
+            let id = pull_one(e, &chosen, o, quiet)?;
+            e.record_short_name_alias(&short, libberth::images::repo_of(&chosen))?;
+            return Ok(id);
+        }
+    }
     let mut err = std::io::stderr();
     let mut first_blob = true;
     // On a terminal, one line per blob, redrawn in place with its progress and speed.

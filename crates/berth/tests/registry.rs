@@ -1597,3 +1597,72 @@ fn bearer_token_auth_end_to_end() {
         "token\n"
     );
 }
+
+#[test]
+fn short_names_are_chosen_on_a_terminal_and_remembered() {
+    if !registry_tools() {
+        return;
+    }
+    use std::io::{Read, Write};
+    let env = Env::new();
+    let first = Registry::plain(&env, "first");
+    let second = Registry::plain(&env, "second");
+    second.push_with_skopeo(BB, "team/bb:1");
+    std::fs::write(
+        env.dir.join("registries.conf"),
+        format!(
+            "unqualified-search-registries = [\"{a}\", \"{b}\"]\nshort-name-mode = \"enforcing\"\n\
+             [[registry]]\nlocation = \"{a}\"\ninsecure = true\n[[registry]]\nlocation = \"{b}\"\ninsecure = true\n",
+            a = first.addr,
+            b = second.addr
+        ),
+    )
+    .unwrap();
+    // Without a terminal, enforcing mode refuses to guess.
+    let err = env.fails(125, &["pull", "team/bb:1"]);
+    assert!(err.contains("TTY") || err.contains("tty"), "{err}");
+    // On a terminal: a numbered choice; the second registry has the image.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut child = env
+        .cmd()
+        .args(["pull", "team/bb:1"])
+        .stdin(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(pty.slave))
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    assert!(
+        eventually(10, || out.lock().unwrap().contains("Enter a number")),
+        "no prompt: {}",
+        out.lock().unwrap()
+    );
+    assert!(out
+        .lock()
+        .unwrap()
+        .contains(&format!("2) {}/team/bb:1", second.addr)));
+    master.write_all(b"2\r").unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", out.lock().unwrap());
+    // Remembered: the alias file names the choice, and the next pull needs no terminal.
+    let aliases = std::fs::read_to_string(env.dir.join("short-name-aliases.conf")).unwrap();
+    assert!(
+        aliases.contains(&format!("{}/team/bb", second.addr)),
+        "{aliases}"
+    );
+    env.ok(&["pull", "-q", "team/bb:1"]);
+}

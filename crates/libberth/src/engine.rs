@@ -112,6 +112,12 @@ pub trait Engine: Send + Sync {
     /// The pid of a running container's main process (for signal proxying).
     fn container_pid(&self, key: &str) -> Result<i32>;
     // registries
+    fn short_name_choice(
+        &self,
+        reference: &str,
+        tty: bool,
+    ) -> Result<Option<(String, Vec<String>)>>;
+    fn record_short_name_alias(&self, short_name: &str, repository: &str) -> Result<()>;
     fn image_search(
         &self,
         term: &str,
@@ -133,6 +139,16 @@ pub trait Engine: Send + Sync {
 }
 
 impl Engine for LocalEngine {
+    fn short_name_choice(
+        &self,
+        reference: &str,
+        tty: bool,
+    ) -> Result<Option<(String, Vec<String>)>> {
+        LocalEngine::short_name_choice(self, reference, tty)
+    }
+    fn record_short_name_alias(&self, short_name: &str, repository: &str) -> Result<()> {
+        LocalEngine::record_short_name_alias(self, short_name, repository)
+    }
     fn manifest_create(
         &self,
         name: &str,

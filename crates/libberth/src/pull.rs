@@ -223,6 +223,36 @@ fn fetch_blob(
 }
 
 impl LocalEngine {
+    /// When `reference` is a short name that should be chosen on a terminal (several
+    /// candidates, a mode that prompts, `tty`): the short name and its candidates.
+    pub fn short_name_choice(
+        &self,
+        reference: &str,
+        tty: bool,
+    ) -> Result<Option<(String, Vec<String>)>> {
+        let regs = berth_image::registries::RegistriesConfig::load()?;
+        let r = regs.resolve_short_name(reference, tty)?;
+        if !r.needs_prompt {
+            return Ok(None);
+        }
+        Ok(Some((
+            r.short_name.unwrap_or_else(|| reference.to_string()),
+            r.candidates.iter().map(|c| c.to_string()).collect(),
+        )))
+    }
+
+    /// Records `short_name` -> `repository` in the machine-written aliases file, as
+    /// Podman does after a choice on the terminal was pulled.
+    pub fn record_short_name_alias(&self, short_name: &str, repository: &str) -> Result<()> {
+        let paths = berth_image::registries::RegistriesPaths::from_env();
+        let file = paths
+            .short_name_aliases
+            .unwrap_or_else(berth_image::registries::default_short_name_aliases_path);
+        Ok(berth_image::registries::add_short_name_alias(
+            &file, short_name, repository,
+        )?)
+    }
+
     /// Pulls `reference` as Podman resolves it: a fully qualified name, `docker://...`, or
     /// a short name tried through registries.conf (aliases, unqualified-search registries,
     /// short-name mode); each candidate's registry may be blocked, rewritten, mirrored or

@@ -100,6 +100,10 @@ impl Env {
         }
         c.env("CONTAINERS_REGISTRIES_CONF", &regs);
         c.env("REGISTRY_AUTH_FILE", self.dir.join("auth.json"));
+        c.env(
+            "BERTH_SHORT_NAME_ALIASES",
+            self.dir.join("short-name-aliases.conf"),
+        );
         c
     }
 
