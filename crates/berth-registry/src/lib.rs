@@ -99,6 +99,8 @@ fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
             .http_status_as_error(false)
             .tls_config(tls)
             .timeout_connect(Some(Duration::from_secs(30)))
+            // A registry that stops answering must not hang berth for ever.
+            .timeout_recv_response(Some(Duration::from_secs(120)))
             .max_redirects(10)
             .build(),
     )

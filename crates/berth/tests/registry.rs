@@ -1666,3 +1666,60 @@ fn short_names_are_chosen_on_a_terminal_and_remembered() {
     );
     env.ok(&["pull", "-q", "team/bb:1"]);
 }
+
+/// A minimal registry that answers /v2/ and serves one Docker schema 1 manifest; returns
+/// its "127.0.0.1:PORT". Serves until the test process ends.
+fn schema1_registry() -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            // A TLS handshake sends no line: give up on it quickly (the client then tries
+            // plain HTTP), as a real registry answers it at once.
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(300)));
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() || !request.starts_with("GET") {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let (ctype, body) = if path.contains("/manifests/") {
+                (
+                    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                    r#"{"schemaVersion":1,"name":"old/app","tag":"1","architecture":"amd64","fsLayers":[],"history":[],"signatures":[]}"#,
+                )
+            } else {
+                ("application/json", "{}")
+            };
+            let mut conn = conn;
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nDocker-Distribution-Api-Version: registry/2.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn docker_schema1_images_are_refused_clearly() {
+    let env = Env::new();
+    let addr = schema1_registry();
+    let err = env.fails(
+        125,
+        &["pull", "--tls-verify=false", &format!("{addr}/old/app:1")],
+    );
+    one_line_error(&err);
+    assert!(err.contains("schema 1"), "{err}");
+    assert_nothing_stored(&env);
+}
