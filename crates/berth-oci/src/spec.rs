@@ -135,6 +135,9 @@ pub struct SpecInput {
     /// With a read-only root: writable tmpfs on /tmp, /var/tmp and /run (Podman's
     /// `--read-only-tmpfs`, on by default).
     pub read_only_tmpfs: bool,
+    /// The user's mounts (`-v`, `--tmpfs`), OCI mount objects, mounted last so that they
+    /// shadow the defaults.
+    pub user_mounts: Vec<Value>,
 }
 
 /// Where `--init` puts the init binary inside the container (as Podman does).
@@ -165,6 +168,7 @@ pub fn generate(input: &SpecInput) -> Value {
     for b in &input.binds {
         mounts.push(bind_json(b));
     }
+    mounts.extend(input.user_mounts.iter().cloned());
     // A capability the caller does not hold cannot be granted: leave it out, as Podman does.
     let caps = &available_caps(&input.caps);
     let rlimits: Vec<Value> = input

@@ -237,6 +237,12 @@ pub struct CreateFlags {
     /// Connect a container to a network (none, host)
     #[arg(long, alias = "net", default_value = "none")]
     pub network: String,
+    /// Bind mount a volume into the container (SRC:DST[:OPTIONS])
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a temporary filesystem (tmpfs) into the container (DST[:OPTIONS])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
     /// Remove container (and pod if created) after exit
     #[arg(long)]
     pub rm: bool,

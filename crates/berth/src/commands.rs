@@ -463,6 +463,8 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         ulimits,
         network: f.network.clone(),
         auto_remove: f.rm,
+        volumes: f.volume.clone(),
+        tmpfs: f.tmpfs.clone(),
         create_command: std::env::args().collect(),
     })
 }

@@ -16,6 +16,7 @@ pub mod lock;
 pub mod login;
 pub mod logs;
 pub mod manifest;
+pub mod mounts;
 pub mod pull;
 pub mod push;
 pub mod query;

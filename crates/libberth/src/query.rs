@@ -127,7 +127,13 @@ impl LocalEngine {
             image_id: rec.image_id.clone(),
             is_infra: false,
             labels: rec.config.labels.clone(),
-            mounts: Vec::new(),
+            mounts: rec
+                .config
+                .mounts
+                .iter()
+                .filter(|m| m.kind == "bind")
+                .map(|m| m.destination.clone())
+                .collect(),
             names: vec![rec.name.clone()],
             namespaces: BTreeMap::new(),
             networks: Vec::new(),
@@ -306,7 +312,7 @@ impl LocalEngine {
             "BoundingCaps": caps,
             "ExecIDs": [],
             "GraphDriver": {"Name": self.cfg.storage_driver, "Data": gdata},
-            "Mounts": [],
+            "Mounts": c.mounts.iter().filter(|m| m.kind == "bind").map(crate::mounts::inspect_mount).collect::<Vec<_>>(),
             "Dependencies": [],
             "NetworkSettings": {
                 "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
@@ -347,7 +353,12 @@ impl LocalEngine {
                 "sdNotifyMode": "container",
             },
             "HostConfig": {
-                "Binds": [],
+                "Binds": c.mounts.iter().filter(|m| m.kind == "bind").map(|m| format!(
+                    "{}:{}:{}",
+                    m.source,
+                    m.destination,
+                    if m.read_only() { "ro,rprivate,rbind" } else { "rw,rprivate,rbind" }
+                )).collect::<Vec<_>>(),
                 "CgroupManager": "cgroupfs",
                 "CgroupMode": "private",
                 "ContainerIDFile": "",
@@ -373,7 +384,10 @@ impl LocalEngine {
                 "PublishAllPorts": false,
                 "ReadonlyRootfs": c.read_only,
                 "SecurityOpt": [],
-                "Tmpfs": {},
+                "Tmpfs": c.mounts.iter().filter(|m| m.kind == "tmpfs").map(|m| (
+                    m.destination.clone(),
+                    Value::String(m.options.join(",")),
+                )).collect::<serde_json::Map<String, Value>>(),
                 "UTSMode": "private",
                 "UsernsMode": "",
                 "ShmSize": 65536000,

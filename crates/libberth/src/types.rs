@@ -81,6 +81,25 @@ pub struct ContainerConfig {
     pub storage_driver: String,
     /// Set once the runtime has created the container (`init`).
     pub initialized: bool,
+    /// `-v` bind mounts and `--tmpfs` mounts.
+    pub mounts: Vec<UserMount>,
+}
+
+/// A mount the user asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserMount {
+    /// "bind" or "tmpfs".
+    pub kind: String,
+    pub source: String,
+    pub destination: String,
+    /// Mount options as given (ro/rw, propagation, tmpfs size=, mode=, ...).
+    pub options: Vec<String>,
+}
+
+impl UserMount {
+    pub fn read_only(&self) -> bool {
+        self.options.iter().any(|o| o == "ro")
+    }
 }
 
 /// Container states, as Podman names them.
@@ -119,6 +138,10 @@ pub struct CreateOptions {
     pub network: String,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
+    /// `-v SRC:DST[:OPTS]`, as given.
+    pub volumes: Vec<String>,
+    /// `--tmpfs DST[:OPTS]`, as given.
+    pub tmpfs: Vec<String>,
 }
 
 /// Podman prints an empty label map as `null`.

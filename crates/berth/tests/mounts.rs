@@ -1,0 +1,119 @@
+//! `-v` bind mounts and `--tmpfs`, driven through the real binary.
+
+mod common;
+use common::*;
+
+#[test]
+fn bind_mounts_read_write_and_read_only() {
+    let env = Env::new();
+    env.busybox();
+    let host = env.dir.join("hostdata");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "from the host\n").unwrap();
+    let v = format!("{}:/data", host.display());
+    // Read and write through a bind mount; the host sees what the container wrote.
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &v,
+        BUSYBOX,
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo back > /data/out.txt",
+    ]);
+    assert_eq!(out, "from the host\n");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out.txt")).unwrap(),
+        "back\n"
+    );
+    // Read-only: writing fails, reading works.
+    let ro = format!("{}:/data:ro", host.display());
+    let r = env.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &ro,
+        BUSYBOX,
+        "sh",
+        "-c",
+        "cat /data/in.txt && touch /data/no",
+    ]);
+    assert_ne!(r.code, 0);
+    assert_eq!(r.stdout, "from the host\n");
+    assert!(!host.join("no").exists());
+    // inspect lists it as Podman does; the data outlives the container.
+    env.ok(&["create", "--name", "c", "-v", &ro, BUSYBOX, "true"]);
+    let m: serde_json::Value =
+        serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", "c"])).unwrap();
+    assert_eq!(m[0]["Type"], "bind");
+    assert_eq!(m[0]["Destination"], "/data");
+    assert_eq!(m[0]["RW"], false);
+    assert_eq!(
+        m[0]["Source"],
+        std::fs::canonicalize(&host).unwrap().to_str().unwrap()
+    );
+    env.ok(&["rm", "c"]);
+    assert!(host.join("out.txt").exists());
+    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+}
+
+#[test]
+fn tmpfs_is_a_tmpfs() {
+    let env = Env::new();
+    env.busybox();
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch:size=2m",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/mounts; echo x > /scratch/f && cat /scratch/f",
+    ]);
+    assert!(out.starts_with("tmpfs /scratch tmpfs "), "{out}");
+    assert!(out.contains("size=2048k"), "{out}");
+    assert!(out.ends_with("x\n"), "{out}");
+}
+
+#[test]
+fn bad_mounts_are_refused_and_nothing_is_created() {
+    let env = Env::new();
+    env.busybox();
+    let host = env.dir.join("h");
+    std::fs::create_dir_all(&host).unwrap();
+    let h = host.to_str().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["-v".into(), "/nonexistent-berth-src:/data".into()],
+            "statfs /nonexistent-berth-src",
+        ),
+        (vec!["-v".into(), format!("{h}:data")], "absolute path"),
+        (
+            vec![
+                "-v".into(),
+                format!("{h}:/data"),
+                "--tmpfs".into(),
+                "/data".into(),
+            ],
+            "duplicate mount destination",
+        ),
+        (
+            vec!["-v".into(), format!("{h}:/data:bogus")],
+            "invalid option",
+        ),
+        (vec!["-v".into(), "myvolume:/data".into()], "named volumes"),
+        (vec!["--tmpfs".into(), "relative".into()], "absolute path"),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["create".to_string()];
+        args.extend(flags);
+        args.extend([BUSYBOX.to_string(), "true".to_string()]);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = env.fails(125, &a);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+}
