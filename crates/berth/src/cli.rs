@@ -104,6 +104,29 @@ pub enum ContainerCmd {
     Unpause(NamesArgs),
     /// Initialize one or more containers
     Init(NamesArgs),
+    /// Mount a working container's root filesystem
+    Mount(MountArgs),
+    /// Unmount working container's root filesystem
+    #[command(visible_alias = "umount")]
+    Unmount(NamesArgs),
+    /// Export container's filesystem contents as a tar archive
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// Print the mounted containers as JSON
+    #[arg(long)]
+    pub format: Option<String>,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a specified file (default: stdout, which must not be a TTY)
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    pub name: String,
 }
 
 #[derive(Subcommand, Debug)]

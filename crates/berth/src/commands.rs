@@ -254,6 +254,49 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
                 Ok(n.clone())
             })
         }
+        ContainerCmd::Mount(a) => {
+            if a.names.is_empty() {
+                for (id, path) in e.mounted_containers()? {
+                    println!("{}  {}", &id[..12], path.display());
+                }
+                return Ok(0);
+            }
+            each(&a.names, false, |n| {
+                Ok(e.container_mount(n)?.display().to_string())
+            })
+        }
+        ContainerCmd::Unmount(a) => {
+            let names = targets(e, &a.names, a.all, a.latest)?;
+            each(&names, false, |n| {
+                e.container_unmount(n)?;
+                Ok(n.clone())
+            })
+        }
+        ContainerCmd::Export(a) => {
+            match &a.output {
+                Some(path) => {
+                    let tmp = path.with_extension("berth-partial");
+                    let mut f = std::fs::File::create(&tmp)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let r = e.container_export(&a.name, &mut f);
+                    if let Err(err) = r {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(err.into());
+                    }
+                    std::fs::rename(&tmp, path)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                None => {
+                    if attach::is_tty(1) {
+                        bail!("refusing to export to terminal: use -o or redirect the output");
+                    }
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    e.container_export(&a.name, &mut lock)?;
+                }
+            }
+            Ok(0)
+        }
         ContainerCmd::Init(a) => {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, false, |n| {
@@ -474,6 +517,9 @@ fn finish_session(e: &dyn Engine, id: &str, end: End, auto_remove: bool) -> Resu
     match end {
         End::Detached => Ok(0),
         End::Exited(code) => {
+            if !auto_remove {
+                e.container_sync(id)?;
+            }
             if auto_remove {
                 match e.container_remove(id, true, 0) {
                     Ok(()) | Err(libberth::Error::NoSuchContainer(_)) => {}

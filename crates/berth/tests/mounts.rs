@@ -117,3 +117,63 @@ fn bad_mounts_are_refused_and_nothing_is_created() {
     }
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn mount_unmount_and_export_a_container() {
+    let env = Env::new();
+    env.busybox();
+    env.ok(&[
+        "run",
+        "--name",
+        "c",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "echo made > /root/made.txt",
+    ]);
+    // mount prints the merged root file system, which holds the container's files.
+    let path = env.ok(&["mount", "c"]).trim().to_string();
+    assert_eq!(
+        std::fs::read_to_string(format!("{path}/root/made.txt")).unwrap(),
+        "made\n"
+    );
+    assert!(env.ok(&["mount"]).contains(&path));
+    env.ok(&["unmount", "c"]);
+    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+    // export: a tar of that file system, to a file or stdout.
+    let file = env.dir.join("c.tar");
+    env.ok(&["export", "-o", file.to_str().unwrap(), "c"]);
+    let listing = std::process::Command::new("tar")
+        .arg("tf")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "root/made.txt"),
+        "{names}"
+    );
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/busybox"),
+        "{names}"
+    );
+    let out = env.cmd().args(["export", "c"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        out.stdout.len() as u64,
+        std::fs::metadata(&file).unwrap().len()
+    );
+    assert!(
+        env.mounts().is_empty(),
+        "export leaves no mount: {:?}",
+        env.mounts()
+    );
+    env.fails(125, &["export", "-o", file.to_str().unwrap(), "nosuch"]);
+    // A running container cannot be unmounted.
+    env.ok(&["run", "-d", "--name", "r", BUSYBOX, "sleep", "100"]);
+    env.fails(125, &["unmount", "r"]);
+}

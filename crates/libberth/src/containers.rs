@@ -964,6 +964,27 @@ impl LocalEngine {
         Ok(())
     }
 
+    /// Records the exit of a container whose monitor has reported it, if its cleanup has
+    /// not run yet (the foreground `run`/`start -a`/`attach` do this before returning, so
+    /// that the container is settled when they return, as with Podman).
+    pub fn container_sync(&self, key: &str) -> Result<()> {
+        let Some(id) = self.db().lookup_container(key)? else {
+            return Ok(());
+        };
+        let _l = self.lock(&id)?;
+        let Some(rec) = self.db().container(&id)? else {
+            return Ok(());
+        };
+        if matches!(
+            rec.state.as_str(),
+            state::RUNNING | state::PAUSED | state::CREATED
+        ) && self.live_state(&rec).0 == state::EXITED
+        {
+            self.finish_locked(&rec)?;
+        }
+        Ok(())
+    }
+
     /// `container cleanup`: run by the monitor when the container has exited.
     pub fn container_cleanup(&self, key: &str) -> Result<()> {
         let Some(id) = self.db().lookup_container(key)? else {

@@ -106,11 +106,17 @@ pub trait Engine: Send + Sync {
     fn container_exists(&self, key: &str) -> Result<bool>;
     fn container_prune(&self) -> Result<Vec<String>>;
     fn container_cleanup(&self, key: &str) -> Result<()>;
+    /// Records an exit the monitor reported, if its cleanup has not run yet.
+    fn container_sync(&self, key: &str) -> Result<()>;
     fn container_lookup(&self, key: &str) -> Result<String>;
     fn container_ids(&self) -> Result<Vec<String>>;
     fn container_latest(&self) -> Result<String>;
     /// The pid of a running container's main process (for signal proxying).
     fn container_pid(&self, key: &str) -> Result<i32>;
+    fn container_mount(&self, key: &str) -> Result<std::path::PathBuf>;
+    fn mounted_containers(&self) -> Result<Vec<(String, std::path::PathBuf)>>;
+    fn container_unmount(&self, key: &str) -> Result<String>;
+    fn container_export(&self, key: &str, out: &mut dyn std::io::Write) -> Result<()>;
     // registries
     fn short_name_choice(
         &self,
@@ -139,6 +145,21 @@ pub trait Engine: Send + Sync {
 }
 
 impl Engine for LocalEngine {
+    fn container_sync(&self, key: &str) -> Result<()> {
+        LocalEngine::container_sync(self, key)
+    }
+    fn container_mount(&self, key: &str) -> Result<std::path::PathBuf> {
+        LocalEngine::container_mount(self, key)
+    }
+    fn mounted_containers(&self) -> Result<Vec<(String, std::path::PathBuf)>> {
+        LocalEngine::mounted_containers(self)
+    }
+    fn container_unmount(&self, key: &str) -> Result<String> {
+        LocalEngine::container_unmount(self, key)
+    }
+    fn container_export(&self, key: &str, out: &mut dyn std::io::Write) -> Result<()> {
+        LocalEngine::container_export(self, key, out)
+    }
     fn short_name_choice(
         &self,
         reference: &str,

@@ -8,6 +8,7 @@ pub mod db;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod human;
 pub mod ids;
 pub mod images;
