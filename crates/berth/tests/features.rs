@@ -1266,18 +1266,7 @@ impl Pty {
         let child = cmd.spawn().unwrap();
         drop(cmd);
         let master = std::fs::File::from(pty.master);
-        let mut reader = master.try_clone().unwrap();
-        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+        let out = read_in_background(master.try_clone().unwrap());
         let _ = master.as_raw_fd();
         Pty { master, child, out }
     }

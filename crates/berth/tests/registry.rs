@@ -681,27 +681,7 @@ fn registries_conf_and_auth_json_are_honoured() {
 
 /// Standard base64 (for writing an auth.json by hand).
 fn base64_encode(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+    base64_encode_bytes(s.as_bytes())
 }
 
 #[test]
@@ -1603,7 +1583,7 @@ fn short_names_are_chosen_on_a_terminal_and_remembered() {
     if !registry_tools() {
         return;
     }
-    use std::io::{Read, Write};
+    use std::io::Write;
     let env = Env::new();
     let first = Registry::plain(&env, "first");
     let second = Registry::plain(&env, "second");
@@ -1632,32 +1612,17 @@ fn short_names_are_chosen_on_a_terminal_and_remembered() {
         .spawn()
         .unwrap();
     let mut master = std::fs::File::from(pty.master);
-    let mut reader = master.try_clone().unwrap();
-    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let bytes = read_in_background(master.try_clone().unwrap());
+    let out = || String::from_utf8_lossy(&bytes.lock().unwrap()).into_owned();
     assert!(
-        eventually(10, || out.lock().unwrap().contains("Enter a number")),
+        eventually(10, || out().contains("Enter a number")),
         "no prompt: {}",
-        out.lock().unwrap()
+        out()
     );
-    assert!(out
-        .lock()
-        .unwrap()
-        .contains(&format!("2) {}/team/bb:1", second.addr)));
+    assert!(out().contains(&format!("2) {}/team/bb:1", second.addr)));
     master.write_all(b"2\r").unwrap();
     let status = child.wait().unwrap();
-    assert!(status.success(), "{}", out.lock().unwrap());
+    assert!(status.success(), "{}", out());
     // Remembered: the alias file names the choice, and the next pull needs no terminal.
     let aliases = std::fs::read_to_string(env.dir.join("short-name-aliases.conf")).unwrap();
     assert!(

@@ -429,3 +429,22 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// Collects everything `reader` yields (a pty master, say) on a thread of its own, until
+/// end of stream or an error.
+pub fn read_in_background(
+    mut reader: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    out
+}
