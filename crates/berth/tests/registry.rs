@@ -1250,7 +1250,13 @@ fn podman_pulls_and_runs_what_berth_pushed() {
         "berth-test/multilayer",
         &dest,
     ]);
-    let p = env.dir.join("podman");
+    // Podman refuses a run root longer than 50 characters: a short directory in /tmp,
+    // removed when the test ends (pass or fail).
+    let short = tempfile::Builder::new()
+        .prefix("bpm")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let p = short.path().to_path_buf();
     let podman = |args: &[&str]| {
         std::process::Command::new("podman")
             .arg("--root")
