@@ -135,12 +135,32 @@ fn tar_of(entries: &[E]) -> Vec<u8> {
         h.set_gid(0);
         h.set_mtime(1_704_067_200);
         h.set_size(data.len() as u64);
+        // Names are written raw (the tar crate refuses `..`); long ones (the test root's
+        // path is in some) go first as GNU long-name entries, as GNU tar writes them.
+        let long = |b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, value: &str| {
+            let mut l = tar::Header::new_gnu();
+            l.set_entry_type(kind);
+            l.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+            l.set_mode(0o644);
+            l.set_size(value.len() as u64 + 1);
+            l.set_cksum();
+            let mut data = value.as_bytes().to_vec();
+            data.push(0);
+            b.append(&l, data.as_slice()).unwrap();
+        };
         let gnu = h.as_gnu_mut().unwrap();
-        assert!(path.len() < gnu.name.len());
-        gnu.name[..path.len()].copy_from_slice(path.as_bytes());
+        let n = path.len().min(gnu.name.len() - 1);
+        gnu.name[..n].copy_from_slice(&path.as_bytes()[..n]);
+        if n < path.len() {
+            long(&mut b, tar::EntryType::GNULongName, path);
+        }
         if let Some(t) = link {
-            assert!(t.len() < gnu.linkname.len());
-            gnu.linkname[..t.len()].copy_from_slice(t.as_bytes());
+            let gnu = h.as_gnu_mut().unwrap();
+            let n = t.len().min(gnu.linkname.len() - 1);
+            gnu.linkname[..n].copy_from_slice(&t.as_bytes()[..n]);
+            if n < t.len() {
+                long(&mut b, tar::EntryType::GNULongLink, t);
+            }
         }
         h.set_cksum();
         b.append(&h, data).unwrap();
