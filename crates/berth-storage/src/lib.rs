@@ -37,6 +37,20 @@ use serde::{Deserialize, Serialize};
 pub use digest::chain_id;
 pub use tarsplit::LayerTar;
 
+/// Extracts a (plain or compressed) tar stream into the existing directory `dir` with the
+/// rules layers are applied by: nothing is written outside `dir` (no `..`, no writing
+/// through symlinks, hard links only to entries of the same stream), whiteouts are
+/// honoured. For volume imports and copies into containers.
+pub fn extract_tar(dir: &Path, reader: impl Read) -> Result<()> {
+    apply::apply_stream(dir, Driver::Vfs, reader, None).map(|_| ())
+}
+
+/// Copies the contents of `src` into the existing empty directory `dst`, keeping owners,
+/// modes, times, xattrs, links and device nodes; `dst` takes `src`'s owner and mode.
+pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+    fsutil::copy_tree(src, dst)
+}
+
 /// The storage driver: how layers are laid out and container root file systems made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

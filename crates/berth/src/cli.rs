@@ -57,6 +57,9 @@ pub enum Command {
     /// Manipulate manifest lists and image indexes
     #[command(subcommand)]
     Manifest(ManifestCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCmd),
     /// Search a registry for images
     Search(SearchArgs),
     /// Log in to a container registry
@@ -266,6 +269,15 @@ pub struct CreateFlags {
     /// Mount a temporary filesystem (tmpfs) into the container (DST[:OPTIONS])
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs|image|devpts,...)
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
+    /// When running containers in read-only mode mount a read-write tmpfs on /run, /tmp and /var/tmp
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub read_only_tmpfs: bool,
     /// Remove container (and pod if created) after exit
     #[arg(long)]
     pub rm: bool,
@@ -940,4 +952,109 @@ pub struct ManifestPushArgs {
     pub name: String,
     /// DESTINATION: [docker://]host[:port]/repository[:tag]
     pub destination: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCmd {
+    /// Create a new volume
+    Create(VolumeCreateArgs),
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls(VolumeLsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(VolumeInspectArgs),
+    /// Remove one or more volumes
+    #[command(visible_alias = "remove")]
+    Rm(VolumeRmArgs),
+    /// Remove all unused volumes
+    Prune(VolumePruneArgs),
+    /// Check if volume exists
+    Exists(OneName),
+    /// Export volumes
+    Export(VolumeExportArgs),
+    /// Import a tarball contents into a volume
+    Import(VolumeImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeCreateArgs {
+    /// Volume driver name
+    #[arg(short, long, default_value = "local")]
+    pub driver: String,
+    /// Set driver specific options (KEY=VALUE)
+    #[arg(short, long = "opt")]
+    pub opt: Vec<String>,
+    /// Set metadata for a volume (KEY=VALUE)
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// Do not fail if the volume already exists
+    #[arg(long)]
+    pub ignore: bool,
+    pub name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeLsArgs {
+    /// Filter volume output
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format volume output using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not print headers
+    #[arg(long, alias = "noheading", short = 'n')]
+    pub noheading: bool,
+    /// Print volume output in quiet mode
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeInspectArgs {
+    /// Inspect all volumes
+    #[arg(short, long)]
+    pub all: bool,
+    /// Format volume output using a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeRmArgs {
+    /// Remove all volumes
+    #[arg(short, long)]
+    pub all: bool,
+    /// Remove a volume by force, also the containers using it
+    #[arg(short, long)]
+    pub force: bool,
+    /// Seconds to wait for running containers to stop
+    #[arg(short, long = "time")]
+    pub time: Option<u32>,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumePruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values (e.g. 'label=<key>=<value>')
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeExportArgs {
+    /// Write to a specified file (default: stdout, which must not be a TTY)
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeImportArgs {
+    pub name: String,
+    /// A tar file, or - for standard input
+    pub source: String,
 }

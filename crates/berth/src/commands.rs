@@ -100,6 +100,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Info(f) => info(e, &f),
         Command::Login(a) => login(e, a),
         Command::Manifest(c) => manifest(e, c),
+        Command::Volume(c) => volume(e, c),
         Command::Search(a) => {
             let o = pull_options(&a.registry)?;
             let rows = e.image_search(&a.term, a.limit, a.list_tags, &o)?;
@@ -150,6 +151,36 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Version(_) => unreachable!("handled above"),
     }
+}
+
+/// Writes a tar stream to `path` (complete or not at all: a partial file is removed), or
+/// to stdout when it is not a terminal.
+fn write_output(
+    path: Option<&std::path::Path>,
+    produce: impl FnOnce(&mut dyn Write) -> libberth::Result<()>,
+) -> Result<()> {
+    match path {
+        Some(path) => {
+            let tmp = path.with_extension("berth-partial");
+            let mut f = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", path.display()))?;
+            if let Err(err) = produce(&mut f) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(err.into());
+            }
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            if attach::is_tty(1) {
+                bail!("refusing to export to terminal: use -o or redirect the output");
+            }
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            produce(&mut lock)?;
+            lock.flush()?;
+        }
+    }
+    Ok(())
 }
 
 fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
@@ -273,28 +304,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             })
         }
         ContainerCmd::Export(a) => {
-            match &a.output {
-                Some(path) => {
-                    let tmp = path.with_extension("berth-partial");
-                    let mut f = std::fs::File::create(&tmp)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    let r = e.container_export(&a.name, &mut f);
-                    if let Err(err) = r {
-                        let _ = std::fs::remove_file(&tmp);
-                        return Err(err.into());
-                    }
-                    std::fs::rename(&tmp, path)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                }
-                None => {
-                    if attach::is_tty(1) {
-                        bail!("refusing to export to terminal: use -o or redirect the output");
-                    }
-                    let stdout = std::io::stdout();
-                    let mut lock = stdout.lock();
-                    e.container_export(&a.name, &mut lock)?;
-                }
-            }
+            write_output(a.output.as_deref(), |out| e.container_export(&a.name, out))?;
             Ok(0)
         }
         ContainerCmd::Init(a) => {
@@ -508,6 +518,9 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         auto_remove: f.rm,
         volumes: f.volume.clone(),
         tmpfs: f.tmpfs.clone(),
+        mounts: f.mount.clone(),
+        volumes_from: f.volumes_from.clone(),
+        read_only_tmpfs: f.read_only_tmpfs,
         create_command: std::env::args().collect(),
     })
 }
@@ -521,7 +534,7 @@ fn finish_session(e: &dyn Engine, id: &str, end: End, auto_remove: bool) -> Resu
                 e.container_sync(id)?;
             }
             if auto_remove {
-                match e.container_remove(id, true, 0) {
+                match e.container_remove(id, true, 0, true) {
                     Ok(()) | Err(libberth::Error::NoSuchContainer(_)) => {}
                     Err(err) => return Err(err.into()),
                 }
@@ -531,7 +544,7 @@ fn finish_session(e: &dyn Engine, id: &str, end: End, auto_remove: bool) -> Resu
         End::Lost => {
             let code = e.container_wait(id, &[], Duration::from_millis(20))?;
             if auto_remove {
-                let _ = e.container_remove(id, true, 0);
+                let _ = e.container_remove(id, true, 0, true);
             }
             Ok(code)
         }
@@ -548,7 +561,7 @@ fn run_container(e: &dyn Engine, a: RunArgs) -> Result<i32> {
         Ok(v) => v,
         Err(err) => {
             if o.auto_remove {
-                let _ = e.container_remove(&id, true, 0);
+                let _ = e.container_remove(&id, true, 0, true);
             }
             return Err(err.into());
         }
@@ -611,7 +624,7 @@ fn rm(e: &dyn Engine, a: RmArgs) -> Result<i32> {
     let mut code = 0;
     let mut last = None;
     let results = parallel(&names, |n| {
-        e.container_remove(n, a.force, a.time.unwrap_or(10))
+        e.container_remove(n, a.force, a.time.unwrap_or(10), a.volumes)
     });
     for (n, r) in names.iter().zip(results) {
         match r {
@@ -1134,8 +1147,11 @@ fn inspect(e: &dyn Engine, a: InspectArgs, default_kind: &str) -> Result<i32> {
     } else {
         a.kind.as_str()
     };
-    if !matches!(kind, "all" | "container" | "image") {
-        bail!("invalid type {:?}: must be container, image or all", a.kind);
+    if !matches!(kind, "all" | "container" | "image" | "volume") {
+        bail!(
+            "invalid type {:?}: must be container, image, volume or all",
+            a.kind
+        );
     }
     let names = if a.latest {
         vec![e.container_latest()?]
@@ -1151,9 +1167,11 @@ fn inspect(e: &dyn Engine, a: InspectArgs, default_kind: &str) -> Result<i32> {
         let found = match kind {
             "container" => e.container_inspect(n).map_err(|err| err.to_string()),
             "image" => e.image_inspect(n).map_err(|err| err.to_string()),
+            "volume" => e.volume_inspect(n).map_err(|err| err.to_string()),
             _ => e
                 .container_inspect(n)
                 .or_else(|_| e.image_inspect(n))
+                .or_else(|_| e.volume_inspect(n))
                 .map_err(|_| format!("no such object: {n:?}")),
         };
         match found {
@@ -1959,4 +1977,182 @@ fn binary_size(b: f64) -> String {
     } else {
         format!("{:.1}GiB", b / (1024.0 * 1024.0 * 1024.0))
     }
+}
+
+fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
+    match c {
+        VolumeCmd::Create(a) => {
+            let mut labels = BTreeMap::new();
+            for l in &a.label {
+                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+                labels.insert(k.to_string(), v.to_string());
+            }
+            let o = libberth::volumes::VolumeCreateOptions {
+                name: a.name.clone(),
+                driver: Some(a.driver.clone()),
+                labels,
+                options: a.opt.clone(),
+                ignore: a.ignore,
+            };
+            println!("{}", e.volume_create(&o)?);
+            Ok(0)
+        }
+        VolumeCmd::Ls(a) => {
+            let list = e.volume_list(&volume_filters(&a.filter)?)?;
+            if a.quiet {
+                for v in &list {
+                    println!("{}", v["Name"].as_str().unwrap_or_default());
+                }
+                return Ok(0);
+            }
+            if a.format.as_deref() == Some("json") {
+                println!("{}", json_indent(&list, 2));
+                return Ok(0);
+            }
+            let format = a
+                .format
+                .clone()
+                .unwrap_or_else(|| "table {{.Driver}}\t{{.Name}}".into());
+            print_rows(
+                &format,
+                &list,
+                &|f| match f {
+                    "Name" => Some("VOLUME NAME"),
+                    "Driver" => Some("DRIVER"),
+                    "Mountpoint" => Some("MOUNTPOINT"),
+                    "Scope" => Some("SCOPE"),
+                    "CreatedAt" => Some("CREATED AT"),
+                    "Labels" => Some("LABELS"),
+                    "Options" => Some("OPTIONS"),
+                    _ => None,
+                },
+                a.noheading,
+            )?;
+            Ok(0)
+        }
+        VolumeCmd::Inspect(a) => {
+            if a.all != a.names.is_empty() {
+                bail!("provide one or more volume names or use --all");
+            }
+            let names: Vec<String> = if a.all {
+                e.volume_list(&[])?
+                    .iter()
+                    .filter_map(|v| v["Name"].as_str().map(str::to_string))
+                    .collect()
+            } else {
+                a.names.clone()
+            };
+            let mut items = Vec::new();
+            let mut errors = Vec::new();
+            for n in &names {
+                match e.volume_inspect(n) {
+                    Ok(v) => items.push(v),
+                    Err(libberth::Error::NoSuchVolume(_)) => {
+                        errors.push(format!("inspecting object: no such volume {n}"))
+                    }
+                    Err(err) => errors.push(err.to_string()),
+                }
+            }
+            match &a.format {
+                Some(f) if f != "json" => print_each(f, &items)?,
+                _ => println!("{}", json_indent(&items, 5)),
+            }
+            match errors.pop() {
+                Some(last) => {
+                    for m in errors {
+                        eprintln!("Error: {m}");
+                    }
+                    Err(anyhow!(last))
+                }
+                None => Ok(0),
+            }
+        }
+        VolumeCmd::Rm(a) => {
+            if a.all != a.names.is_empty() {
+                bail!("choose either one or more volumes or all");
+            }
+            let names: Vec<String> = if a.all {
+                e.volume_list(&[])?
+                    .iter()
+                    .filter_map(|v| v["Name"].as_str().map(str::to_string))
+                    .collect()
+            } else {
+                a.names.clone()
+            };
+            let mut code = 0;
+            let mut last = None;
+            for n in &names {
+                match e.volume_remove(n, a.force) {
+                    Ok(()) => println!("{n}"),
+                    Err(libberth::Error::NoSuchVolume(_)) if a.force => {}
+                    Err(err) => {
+                        let c = match &err {
+                            libberth::Error::NoSuchVolume(_) => 1,
+                            libberth::Error::VolumeInUse(..) => 2,
+                            _ => 125,
+                        };
+                        if code == 0 || c == 125 || (c == 2 && code == 1) {
+                            code = c;
+                        }
+                        if let Some(prev) = last.replace(err) {
+                            eprintln!("Error: {prev}");
+                        }
+                    }
+                }
+            }
+            match last {
+                Some(err) => Err(ExitCode(code, err.to_string()).into()),
+                None => Ok(0),
+            }
+        }
+        VolumeCmd::Prune(a) => {
+            let filters = volume_filters(&a.filter)?;
+            if !a.force {
+                eprintln!("WARNING! This will remove all volumes not used by at least one container. The following volumes will be removed:");
+                let mut unused = filters.clone();
+                unused.push("dangling=true".into());
+                for v in e.volume_list(&unused)? {
+                    eprintln!("{}", v["Name"].as_str().unwrap_or_default());
+                }
+                eprint!("Are you sure you want to continue? [y/N] ");
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+                    return Ok(0);
+                }
+            }
+            for n in e.volume_prune(&filters)? {
+                println!("{n}");
+            }
+            Ok(0)
+        }
+        VolumeCmd::Exists(n) => Ok(if e.volume_exists(&n.name)? { 0 } else { 1 }),
+        VolumeCmd::Export(a) => {
+            write_output(a.output.as_deref(), |out| e.volume_export(&a.name, out))?;
+            Ok(0)
+        }
+        VolumeCmd::Import(a) => {
+            if a.source == "-" {
+                let stdin = std::io::stdin();
+                let mut lock = stdin.lock();
+                e.volume_import(&a.name, &mut lock)?;
+            } else {
+                let mut f = std::fs::File::open(&a.source)
+                    .with_context(|| format!("opening {}", a.source))?;
+                e.volume_import(&a.name, &mut f)?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `until=` values become Unix seconds (durations and dates as `logs --since` takes them).
+fn volume_filters(filters: &[String]) -> Result<Vec<String>> {
+    filters
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some(("until", v)) => Ok(format!("until={}", parse_time(v)?.timestamp())),
+            _ => Ok(f.clone()),
+        })
+        .collect()
 }

@@ -103,7 +103,29 @@ fn bad_mounts_are_refused_and_nothing_is_created() {
             vec!["-v".into(), format!("{h}:/data:bogus")],
             "invalid option",
         ),
-        (vec!["-v".into(), "myvolume:/data".into()], "named volumes"),
+        (
+            vec!["-v".into(), "bad name:/data".into()],
+            "invalid volume name",
+        ),
+        (
+            vec!["--mount".into(), "type=bogus,target=/d".into()],
+            "invalid filesystem type",
+        ),
+        (
+            vec![
+                "--mount".into(),
+                "type=volume,src=v,target=/d,bogus=1".into(),
+            ],
+            "bogus: invalid mount option",
+        ),
+        (
+            vec!["--mount".into(), "type=bind,target=/d".into()],
+            "needs a source",
+        ),
+        (
+            vec!["--volumes-from".into(), "nosuchctr".into()],
+            "no container with name or ID \"nosuchctr\"",
+        ),
         (vec!["--tmpfs".into(), "relative".into()], "absolute path"),
     ];
     for (flags, want) in cases {
@@ -116,6 +138,7 @@ fn bad_mounts_are_refused_and_nothing_is_created() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(env.ok(&["volume", "ls", "-q"]), "", "no volume was left");
 }
 
 #[test]

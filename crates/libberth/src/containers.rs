@@ -437,6 +437,12 @@ impl LocalEngine {
             })
             .unwrap_or_default();
         labels.extend(o.labels.clone());
+        let mut mounts = crate::mounts::parse(&o.volumes, &o.mounts, &o.tmpfs)?;
+        let image_volumes: Vec<String> = ic["Volumes"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let new_volumes = self.create_volumes_for(&mut mounts, &o.volumes_from, &image_volumes)?;
         let id = crate::ids::new_id();
         let image_name = if img.id.starts_with(o.image.trim_start_matches("sha256:")) {
             img.names.first().cloned().unwrap_or_else(|| img.id.clone())
@@ -476,16 +482,21 @@ impl LocalEngine {
             network: network.into(),
             auto_remove: o.auto_remove,
             create_command: o.create_command.clone(),
-            mounts: crate::mounts::parse(&o.volumes, &o.tmpfs)?,
+            mounts,
+            no_read_only_tmpfs: !o.read_only_tmpfs,
+            volumes_from: o.volumes_from.clone(),
             runtime: self.runtime()?.name.clone(),
             storage_driver: self.cfg.storage_driver.clone(),
             initialized: false,
         };
-        effective_caps(&cfg)?;
+        if let Err(e) = effective_caps(&cfg) {
+            self.forget_volumes(&new_volumes);
+            return Err(e);
+        }
         let created = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
         let cjson = serde_json::to_string(&cfg).map_err(|e| Error::Other(e.to_string()))?;
         // Write first, then act: a crash after this leaves a record `rm -f` can remove.
-        self.db().write(|tx| {
+        let recorded = self.db().write(|tx| {
             let name = match &o.name {
                 Some(n) => {
                     let other: Option<String> = tx
@@ -511,7 +522,11 @@ impl LocalEngine {
                 params![id, name, img.id, created, cjson, state::CONFIGURED],
             )?;
             Ok(())
-        })?;
+        });
+        if let Err(e) = recorded {
+            self.forget_volumes(&new_volumes);
+            return Err(e);
+        }
         let prepared = (|| -> Result<()> {
             std::fs::create_dir_all(self.userdata(&id))
                 .ctx(|| "creating container directory".into())?;
@@ -524,6 +539,7 @@ impl LocalEngine {
                 tx.execute("DELETE FROM containers WHERE id = ?1", [&id])?;
                 Ok(())
             });
+            self.forget_volumes(&new_volumes);
             return Err(e);
         }
         Ok(id)
@@ -698,11 +714,12 @@ impl LocalEngine {
         };
         let mut binds = self.write_etc_files(&rec.id, c)?;
         binds.extend(self.user_entries(&rec.id, &rootfs, uid, gid)?);
+        let user_mounts = self.setup_mounts(c, &rootfs, uid, gid)?;
         let input = SpecInput {
             rootfs: rootfs.clone(),
             readonly_rootfs: c.read_only,
-            read_only_tmpfs: c.read_only,
-            user_mounts: c.mounts.iter().map(crate::mounts::oci_mount).collect(),
+            read_only_tmpfs: c.read_only && !c.no_read_only_tmpfs,
+            user_mounts,
             args: c.args.clone(),
             env,
             cwd: c.workdir.clone(),
@@ -820,6 +837,7 @@ impl LocalEngine {
     ) -> Result<Option<UnixStream>> {
         if let Err(e) = self.prepare_bundle(rec) {
             let _ = self.store.unmount_container(&rec.id);
+            self.release_volumes(&rec.id);
             return Err(e);
         }
         let (pid, mon, conn) = match self.spawn_monitor(rec, start, attach) {
@@ -829,6 +847,7 @@ impl LocalEngine {
                     let _ = rt.delete(&rec.id, true);
                 }
                 let _ = self.store.unmount_container(&rec.id);
+                self.release_volumes(&rec.id);
                 return Err(e);
             }
         };
@@ -924,6 +943,7 @@ impl LocalEngine {
             }
         }
         let _ = self.store.unmount_container(id);
+        self.release_volumes(id);
         let rundir = self.rundir(id);
         for f in [
             "attach",
@@ -1009,7 +1029,7 @@ impl LocalEngine {
         }
         if rec.config.auto_remove && rec.state != state::REMOVING {
             drop(l);
-            return self.container_rm(&id, true, 0);
+            return self.container_rm(&id, true, 0, true);
         }
         Ok(())
     }
@@ -1075,7 +1095,7 @@ impl LocalEngine {
         let rec = self.record(&id)?;
         if rec.config.auto_remove {
             drop(l);
-            self.container_rm(&id, true, 0)?;
+            self.container_rm(&id, true, 0, true)?;
         }
         Ok(id)
     }
@@ -1096,8 +1116,9 @@ impl LocalEngine {
         Ok(id)
     }
 
-    /// `rm`: removes a container; a running one only with `force` (stopped first).
-    pub fn container_rm(&self, key: &str, force: bool, timeout: u32) -> Result<()> {
+    /// `rm`: removes a container; a running one only with `force` (stopped first). With
+    /// `volumes`, its anonymous volumes too (those no other container uses).
+    pub fn container_rm(&self, key: &str, force: bool, timeout: u32, volumes: bool) -> Result<()> {
         let id = self.lookup_container(key)?;
         let l = self.lock(&id)?;
         let Some(rec) = self.db().container(&id)? else {
@@ -1142,6 +1163,10 @@ impl LocalEngine {
             Ok(())
         })?;
         l.remove_file();
+        drop(l);
+        if volumes {
+            self.remove_anonymous_volumes(&rec.config)?;
+        }
         Ok(())
     }
 
@@ -1292,7 +1317,7 @@ impl LocalEngine {
             if matches!(st.as_str(), state::RUNNING | state::PAUSED) {
                 continue;
             }
-            self.container_rm(&rec.id, true, 0)?;
+            self.container_rm(&rec.id, true, 0, false)?;
             out.push(rec.id);
         }
         Ok(out)

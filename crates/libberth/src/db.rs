@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS containers (
 CREATE INDEX IF NOT EXISTS containers_by_image ON containers(image_id);
 ";
 
+/// Version 2: volumes (their settings as JSON, see `volumes::Volume`).
+const SCHEMA_V2: &str = "
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL
+);
+";
+
 impl Db {
     pub fn open(root: &Path) -> Result<Db> {
         let conn = Connection::open(root.join("berth.db"))?;
@@ -82,6 +90,13 @@ impl Db {
             let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "user_version", 1)?;
+            tx.commit()?;
+        }
+        if version < 2 {
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            // Another process may have migrated meanwhile: the statements are idempotent.
+            tx.execute_batch(SCHEMA_V2)?;
+            tx.pragma_update(None, "user_version", 2)?;
             tx.commit()?;
         }
         Ok(())

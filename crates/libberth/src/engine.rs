@@ -89,7 +89,7 @@ pub trait Engine: Send + Sync {
     fn container_attach(&self, key: &str) -> Result<(String, UnixStream)>;
     fn container_stop(&self, key: &str, timeout: Option<u32>) -> Result<String>;
     fn container_kill(&self, key: &str, signal: i32) -> Result<String>;
-    fn container_remove(&self, key: &str, force: bool, timeout: u32) -> Result<()>;
+    fn container_remove(&self, key: &str, force: bool, timeout: u32, volumes: bool) -> Result<()>;
     fn container_list(&self, opts: &PsOptions) -> Result<Vec<PsEntry>>;
     fn container_inspect(&self, key: &str) -> Result<Value>;
     fn container_logs(
@@ -140,11 +140,44 @@ pub trait Engine: Send + Sync {
     ) -> Result<()>;
     fn login_user(&self, registry: &str, opts: &crate::pull::PullOptions) -> Result<String>;
     fn logout(&self, registry: Option<&str>, opts: &crate::pull::PullOptions) -> Result<()>;
+    // volumes
+    fn volume_create(&self, opts: &crate::volumes::VolumeCreateOptions) -> Result<String>;
+    fn volume_list(&self, filters: &[String]) -> Result<Vec<Value>>;
+    fn volume_inspect(&self, name: &str) -> Result<Value>;
+    fn volume_remove(&self, name: &str, force: bool) -> Result<()>;
+    fn volume_prune(&self, filters: &[String]) -> Result<Vec<String>>;
+    fn volume_exists(&self, name: &str) -> Result<bool>;
+    fn volume_export(&self, name: &str, out: &mut dyn std::io::Write) -> Result<()>;
+    fn volume_import(&self, name: &str, input: &mut dyn std::io::Read) -> Result<()>;
     // system
     fn info(&self) -> Result<Value>;
 }
 
 impl Engine for LocalEngine {
+    fn volume_create(&self, opts: &crate::volumes::VolumeCreateOptions) -> Result<String> {
+        LocalEngine::volume_create(self, opts)
+    }
+    fn volume_list(&self, filters: &[String]) -> Result<Vec<Value>> {
+        LocalEngine::volume_list(self, filters)
+    }
+    fn volume_inspect(&self, name: &str) -> Result<Value> {
+        LocalEngine::volume_inspect(self, name)
+    }
+    fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
+        LocalEngine::volume_remove(self, name, force)
+    }
+    fn volume_prune(&self, filters: &[String]) -> Result<Vec<String>> {
+        LocalEngine::volume_prune(self, filters)
+    }
+    fn volume_exists(&self, name: &str) -> Result<bool> {
+        LocalEngine::volume_exists(self, name)
+    }
+    fn volume_export(&self, name: &str, out: &mut dyn std::io::Write) -> Result<()> {
+        LocalEngine::volume_export(self, name, out)
+    }
+    fn volume_import(&self, name: &str, input: &mut dyn std::io::Read) -> Result<()> {
+        LocalEngine::volume_import(self, name, input)
+    }
     fn container_sync(&self, key: &str) -> Result<()> {
         LocalEngine::container_sync(self, key)
     }
@@ -318,8 +351,8 @@ impl Engine for LocalEngine {
     fn container_kill(&self, key: &str, signal: i32) -> Result<String> {
         LocalEngine::container_kill(self, key, signal)
     }
-    fn container_remove(&self, key: &str, force: bool, timeout: u32) -> Result<()> {
-        self.container_rm(key, force, timeout)
+    fn container_remove(&self, key: &str, force: bool, timeout: u32, volumes: bool) -> Result<()> {
+        self.container_rm(key, force, timeout, volumes)
     }
     fn container_list(&self, opts: &PsOptions) -> Result<Vec<PsEntry>> {
         self.ps(opts)

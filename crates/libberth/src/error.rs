@@ -12,6 +12,12 @@ pub enum Error {
     InvalidState(String, String, &'static str),
     #[error("image used by {1}: image is in use by a container: consider listing external containers and force-removing image: {0}")]
     ImageInUse(String, String),
+    #[error("no volume with name {0:?} found: no such volume")]
+    NoSuchVolume(String),
+    #[error("volume {0} is being used by the following container(s): {1}: volume is being used")]
+    VolumeInUse(String, String),
+    #[error("volume with name {0} already exists: volume already exists")]
+    VolumeExists(String),
     #[error("{0}")]
     InvalidArg(String),
     /// The container's command was not found (exit 127) or could not be run (exit 126).

@@ -575,7 +575,7 @@ impl LocalEngine {
                 return Err(Error::ImageInUse(img.id.clone(), users[0].clone()));
             }
             for c in &users {
-                self.container_rm(c, true, 0)?;
+                self.container_rm(c, true, 0, false)?;
             }
         }
         report.untagged.extend(img.names.iter().cloned());

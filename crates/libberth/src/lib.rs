@@ -24,6 +24,7 @@ pub mod query;
 pub mod save;
 pub mod search;
 pub mod types;
+pub mod volumes;
 
 pub use config::Config;
 pub use engine::Engine;

@@ -131,7 +131,7 @@ impl LocalEngine {
                 .config
                 .mounts
                 .iter()
-                .filter(|m| m.kind == "bind")
+                .filter(|m| m.kind == "bind" || m.kind == "volume")
                 .map(|m| m.destination.clone())
                 .collect(),
             names: vec![rec.name.clone()],
@@ -312,7 +312,11 @@ impl LocalEngine {
             "BoundingCaps": caps,
             "ExecIDs": [],
             "GraphDriver": {"Name": self.cfg.storage_driver, "Data": gdata},
-            "Mounts": c.mounts.iter().filter(|m| m.kind == "bind").map(crate::mounts::inspect_mount).collect::<Vec<_>>(),
+            // Volumes first, then the rest, as Podman lists them.
+            "Mounts": c.mounts.iter().filter(|m| m.kind == "volume")
+                .chain(c.mounts.iter().filter(|m| m.kind != "volume"))
+                .filter_map(|m| crate::mounts::inspect_mount(m, &self.mount_source(m)))
+                .collect::<Vec<_>>(),
             "Dependencies": [],
             "NetworkSettings": {
                 "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
@@ -353,12 +357,7 @@ impl LocalEngine {
                 "sdNotifyMode": "container",
             },
             "HostConfig": {
-                "Binds": c.mounts.iter().filter(|m| m.kind == "bind").map(|m| format!(
-                    "{}:{}:{}",
-                    m.source,
-                    m.destination,
-                    if m.read_only() { "ro,rprivate,rbind" } else { "rw,rprivate,rbind" }
-                )).collect::<Vec<_>>(),
+                "Binds": c.mounts.iter().filter_map(crate::mounts::host_config_bind).collect::<Vec<_>>(),
                 "CgroupManager": "cgroupfs",
                 "CgroupMode": "private",
                 "ContainerIDFile": "",
@@ -368,7 +367,7 @@ impl LocalEngine {
                 "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
                 "AutoRemove": c.auto_remove,
                 "VolumeDriver": "",
-                "VolumesFrom": null,
+                "VolumesFrom": if c.volumes_from.is_empty() { Value::Null } else { json!(c.volumes_from) },
                 "CapAdd": c.cap_add,
                 "CapDrop": c.cap_drop,
                 "Dns": [], "DnsOptions": [], "DnsSearch": [],

@@ -81,15 +81,22 @@ pub struct ContainerConfig {
     pub storage_driver: String,
     /// Set once the runtime has created the container (`init`).
     pub initialized: bool,
-    /// `-v` bind mounts and `--tmpfs` mounts.
+    /// Bind mounts, volumes (named; anonymous ones got a generated name at create),
+    /// tmpfs, image and devpts mounts, from `-v`, `--mount`, `--tmpfs`, `--volumes-from`
+    /// and the image's VOLUMEs.
     pub mounts: Vec<UserMount>,
+    /// `--read-only-tmpfs=false`: no tmpfs on /tmp, /var/tmp and /run of a read-only root.
+    pub no_read_only_tmpfs: bool,
+    /// `--volumes-from`, as given.
+    pub volumes_from: Vec<String>,
 }
 
 /// A mount the user asked for.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserMount {
-    /// "bind" or "tmpfs".
+    /// "bind", "volume", "tmpfs", "image" or "devpts".
     pub kind: String,
+    /// Host path (bind), volume name (volume), image (image), or "tmpfs"/"devpts".
     pub source: String,
     pub destination: String,
     /// Mount options as given (ro/rw, propagation, tmpfs size=, mode=, ...).
@@ -142,6 +149,12 @@ pub struct CreateOptions {
     pub volumes: Vec<String>,
     /// `--tmpfs DST[:OPTS]`, as given.
     pub tmpfs: Vec<String>,
+    /// `--mount type=...`, as given.
+    pub mounts: Vec<String>,
+    /// `--volumes-from CTR[:OPTS]`, as given.
+    pub volumes_from: Vec<String>,
+    /// `--read-only-tmpfs` (default true).
+    pub read_only_tmpfs: bool,
 }
 
 /// Podman prints an empty label map as `null`.
