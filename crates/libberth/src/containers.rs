@@ -442,7 +442,8 @@ impl LocalEngine {
             .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        let new_volumes = self.create_volumes_for(&mut mounts, &o.volumes_from, &image_volumes)?;
+        let (new_volumes, volume_locks) =
+            self.create_volumes_for(&mut mounts, &o.volumes_from, &image_volumes)?;
         let id = crate::ids::new_id();
         let image_name = if img.id.starts_with(o.image.trim_start_matches("sha256:")) {
             img.names.first().cloned().unwrap_or_else(|| img.id.clone())
@@ -490,6 +491,7 @@ impl LocalEngine {
             initialized: false,
         };
         if let Err(e) = effective_caps(&cfg) {
+            drop(volume_locks);
             self.forget_volumes(&new_volumes);
             return Err(e);
         }
@@ -523,6 +525,7 @@ impl LocalEngine {
             )?;
             Ok(())
         });
+        drop(volume_locks);
         if let Err(e) = recorded {
             self.forget_volumes(&new_volumes);
             return Err(e);

@@ -598,13 +598,15 @@ impl LocalEngine {
 
     /// At create: fills in the names of anonymous volumes, adds `--volumes-from` mounts
     /// and the image's VOLUMEs, and creates the volumes that do not exist yet. Returns the
-    /// names created, which the caller removes if the container is not created after all.
+    /// names created, which the caller removes if the container is not created after all,
+    /// and the locks of all the container's volumes, which keep `volume rm` away until the
+    /// container is recorded.
     pub(crate) fn create_volumes_for(
         &self,
         mounts: &mut Vec<UserMount>,
         volumes_from: &[String],
         image_volumes: &[String],
-    ) -> Result<Vec<String>> {
+    ) -> Result<(Vec<String>, Vec<Lock>)> {
         for spec in volumes_from {
             let (ctr, opts) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
             let opts: Vec<&str> = opts.split(',').filter(|o| !o.is_empty()).collect();
@@ -663,25 +665,52 @@ impl LocalEngine {
                     created.push(name.clone());
                     m.source = name;
                 } else if self.volume_record(&m.source)?.is_none() {
-                    let o = VolumeCreateOptions {
-                        name: Some(m.source.clone()),
-                        ignore: true,
+                    let v = Volume {
+                        name: m.source.clone(),
+                        driver: "local".into(),
+                        created_at: now_rfc3339(),
+                        needs_copy_up: true,
+                        needs_chown: true,
                         ..Default::default()
                     };
-                    self.volume_create(&o)?;
-                    created.push(m.source.clone());
+                    match self.add_volume(&v) {
+                        Ok(()) => created.push(m.source.clone()),
+                        // Another process made it meanwhile: it is theirs.
+                        Err(Error::VolumeExists(_)) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             Ok(())
         })();
-        if let Err(e) = result {
-            self.forget_volumes(&created);
-            return Err(e);
+        let locked = result.and_then(|()| {
+            let mut names: Vec<&str> = mounts
+                .iter()
+                .filter(|m| m.kind == "volume")
+                .map(|m| m.source.as_str())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            let mut locks = Vec::new();
+            for n in names {
+                locks.push(self.volume_lock(n)?);
+                if self.volume_record(n)?.is_none() {
+                    return Err(Error::NoSuchVolume(n.to_string()));
+                }
+            }
+            Ok(locks)
+        });
+        match locked {
+            Ok(locks) => Ok((created, locks)),
+            Err(e) => {
+                self.forget_volumes(&created);
+                Err(e)
+            }
         }
-        Ok(created)
     }
 
-    /// Removes volumes made for a container that was not created after all.
+    /// Removes volumes made for a container that was not created after all (no volume
+    /// lock may be held by the caller).
     pub(crate) fn forget_volumes(&self, names: &[String]) {
         for n in names {
             let _ = self.delete_volume(n);
