@@ -437,3 +437,42 @@ fn image_mount_vfs() {
     let env = Env::with_driver("vfs");
     image_mount_shows_files(&env);
 }
+
+#[test]
+fn committed_image_pushes_and_pulls() {
+    if !registry_tools() {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let reg = Registry::start(
+        &env.dir.join("reg"),
+        RegistryOptions {
+            tls: false,
+            user: None,
+        },
+    );
+    env.ok(&[
+        "run",
+        "--name",
+        "c",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "echo pushed > /p; rm /bin/ls",
+    ]);
+    env.ok(&["commit", "-q", "c", "topush"]);
+    let dest = format!("{}/committed/img:1", reg.addr);
+    env.ok(&["push", "-q", "--tls-verify=false", "topush", &dest]);
+    let other = Env::new();
+    other.ok(&["pull", "-q", "--tls-verify=false", &dest]);
+    let out = other.ok(&[
+        "run",
+        "--rm",
+        &dest,
+        "sh",
+        "-c",
+        "cat /p; test -e /bin/ls && echo ls-there; true",
+    ]);
+    assert_eq!(out, "pushed\n");
+}
