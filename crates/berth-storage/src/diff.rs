@@ -342,3 +342,115 @@ fn same_content(
     }
     Ok(nix::fcntl::readlinkat(Some(old), name)? == nix::fcntl::readlinkat(Some(new), name)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("berth-diff-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// (path, type, link target) of each entry.
+    fn entries(tar: &[u8]) -> Vec<(String, tar::EntryType, String)> {
+        let mut a = tar::Archive::new(tar);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e
+                    .link_name()
+                    .unwrap()
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().entry_type(),
+                    link,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlay_whiteouts_become_tar_whiteouts() {
+        let upper = scratch("upper");
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        fs::write(upper.join("etc/new"), "n").unwrap();
+        stat::mknod(
+            &upper.join("etc/gone"),
+            SFlag::S_IFCHR,
+            Mode::empty(),
+            stat::makedev(0, 0),
+        )
+        .unwrap();
+        fs::create_dir_all(upper.join("opq")).unwrap();
+        fs::write(upper.join("opq/only"), "o").unwrap();
+        xattr::set(upper.join("opq"), OVERLAY_OPAQUE_XATTR, b"y").unwrap();
+        fs::hard_link(upper.join("etc/new"), upper.join("etc/same")).unwrap();
+        let tar = write_tree(&upper, Walk::OverlayUpper, Vec::new()).unwrap();
+        let got = entries(&tar);
+        let names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "etc",
+                "etc/.wh.gone",
+                "etc/new",
+                "etc/same",
+                "opq",
+                "opq/.wh..wh..opq",
+                "opq/only"
+            ]
+        );
+        assert_eq!(got[1].1, tar::EntryType::Regular);
+        assert_eq!(got[3].1, tar::EntryType::Link);
+        assert_eq!(got[3].2, "etc/new");
+        fs::remove_dir_all(&upper).unwrap();
+    }
+
+    #[test]
+    fn vfs_changes_against_the_image() {
+        let old = scratch("old");
+        let new = scratch("new");
+        for d in [&old, &new] {
+            fs::create_dir_all(d.join("a/b")).unwrap();
+            fs::write(d.join("a/b/same"), "s").unwrap();
+            fs::write(d.join("a/keep"), "k").unwrap();
+            fs::write(d.join("top"), "t").unwrap();
+            std::os::unix::fs::symlink("top", d.join("link")).unwrap();
+        }
+        // Same metadata as the image's copy, as vfs copies keep it.
+        for f in ["a/b/same", "a/keep", "top"] {
+            let t = filetime_of(&old.join(f));
+            set_mtime(&new.join(f), t);
+        }
+        fs::remove_file(new.join("a/keep")).unwrap();
+        fs::write(new.join("a/b/added"), "x").unwrap();
+        fs::write(new.join("top"), "changed!").unwrap();
+        fs::remove_file(new.join("link")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", new.join("link")).unwrap();
+        let tar = write_changes(&new, Some(&old), Vec::new()).unwrap();
+        let names: Vec<String> = entries(&tar).into_iter().map(|e| e.0).collect();
+        assert_eq!(
+            names,
+            ["a", "a/b", "a/b/added", "a/.wh.keep", "link", "top"]
+        );
+        fs::remove_dir_all(&old).unwrap();
+        fs::remove_dir_all(&new).unwrap();
+    }
+
+    fn filetime_of(p: &Path) -> (i64, i64) {
+        let st = stat::lstat(p).unwrap();
+        (st.st_mtime, st.st_mtime_nsec)
+    }
+
+    fn set_mtime(p: &Path, (s, ns): (i64, i64)) {
+        let t = nix::sys::time::TimeSpec::new(s, ns);
+        stat::utimensat(None, p, &t, &t, stat::UtimensatFlags::NoFollowSymlink).unwrap();
+    }
+}
