@@ -112,7 +112,7 @@ pub enum ImageError {
     Write { what: String, err: io::Error },
 
     /// A `--change` instruction that cannot be applied.
-    #[error("invalid change {change:?}: {reason}")]
+    #[error("invalid change {change:?} - {reason}")]
     InvalidChange { change: String, reason: String },
 
     /// Serializing an image document failed.

@@ -15,11 +15,16 @@
 //! containers/<id>/work, merged     overlay workdir and mount point
 //! containers/<id>/empty            overlay lower for an image without layers
 //! containers/<id>/layers.json      the image's chain ids, bottom to top
+//! image-mounts/<chain hex>         `image mount` of the image whose top layer this is
+//!                                  (overlay: a read-only mount; vfs: unused)
+//! image-mounts/<chain hex>.count   how many `image mount`s are not yet unmounted
+//! image-mounts/empty               the second lower of a one-layer image's mount
 //! tmp/<pid>-<random>-<n>           extraction and deletion area (same file system, so
 //!                                  layers appear and disappear by one rename)
 //! ```
 
 mod apply;
+mod diff;
 mod digest;
 mod fsutil;
 mod mount;
@@ -166,6 +171,7 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Sto
 /// Length of the `l/` short names; Podman uses 26 so lowerdir= fits in one page.
 const LINK_LEN: usize = 26;
 const LAYER_RECORD: &str = "layer.json";
+const IMAGE_MOUNTS: &str = "image-mounts";
 const CONTAINER_LAYERS: &str = "layers.json";
 
 /// The layer and container-layer store of one driver.
@@ -361,6 +367,8 @@ impl LayerStore {
     /// Remove a layer dir (caller guarantees no image/container uses it). Idempotent.
     pub fn remove_layer(&self, chain_id: &str) -> Result<()> {
         self.check_layer_id(chain_id)?;
+        // Never delete a layer under a live `image mount`.
+        self.release_image_mount(chain_id)?;
         let dir = self.layer_dir(chain_id);
         if fs::symlink_metadata(&dir).is_err() {
             return Ok(());
@@ -456,8 +464,7 @@ impl LayerStore {
         mount::mount_overlay(
             &self.root,
             &lowers,
-            &format!("{cdir}/diff"),
-            &format!("{cdir}/work"),
+            Some((&format!("{cdir}/diff"), &format!("{cdir}/work"))),
             &rootfs,
         )
         .map_err(|f| match f {
@@ -496,6 +503,216 @@ impl LayerStore {
             return Ok(());
         }
         self.remove_via_tmp(&dir)
+    }
+
+    /// `commit`: stores the container's changes as a new layer on top of its image's top
+    /// layer, or with `squash` its whole root file system as a base layer, and returns the
+    /// layer. The tar is written to a temp file first and applied like a pulled layer (so
+    /// it gets a tar-split index and `save`/`push` can rebuild it). See the `diff` module.
+    pub fn commit_container_layer(&self, container_id: &str, squash: bool) -> Result<LayerInfo> {
+        self.check_container_id(container_id)?;
+        let chain = self.container_chain(container_id)?;
+        let upper = self.container_upper_dir(container_id);
+        let tmp = self.make_temp()?;
+        let tar_path = tmp.path.join("layer.tar");
+        let file = fs::File::create(&tar_path).map_err(io_err("creating", &tar_path))?;
+        let out = io::BufWriter::with_capacity(256 * 1024, file);
+        let written = match (self.driver, squash) {
+            (Driver::Overlay, false) => diff::write_tree(&upper, diff::Walk::OverlayUpper, out),
+            (Driver::Vfs, false) => {
+                let top = chain.last().map(|c| self.layer_diff_dir(c));
+                diff::write_changes(&upper, top.as_deref(), out)
+            }
+            (Driver::Vfs, true) => diff::write_tree(&upper, diff::Walk::Full, out),
+            (Driver::Overlay, true) => {
+                let rootfs = self.container_rootfs(container_id);
+                let was_mounted =
+                    mount::is_mounted(&rootfs).map_err(io_err("reading mountinfo for", &rootfs))?;
+                let root = self.mount_container(container_id)?;
+                let r = diff::write_tree(&root, diff::Walk::Full, out);
+                if !was_mounted {
+                    self.unmount_container(container_id)?;
+                }
+                r
+            }
+        };
+        written
+            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("writing the changes of container", &upper))?;
+        let f = fs::File::open(&tar_path).map_err(io_err("opening", &tar_path))?;
+        let parent = if squash { None } else { chain.last() };
+        self.apply_layer(
+            parent.map(String::as_str),
+            io::BufReader::with_capacity(256 * 1024, f),
+            None,
+        )
+    }
+
+    /// The chain ids of the image a container was made from, bottom to top.
+    pub fn container_layers(&self, container_id: &str) -> Result<Vec<String>> {
+        self.check_container_id(container_id)?;
+        self.container_chain(container_id)
+    }
+
+    /// `image mount`: a read-only view of the image whose layers are `chain` (bottom to
+    /// top): overlay mounts the layers without an upper dir (with an empty second lower
+    /// for a one-layer image); vfs gives the top layer's directory, a full tree. Counts
+    /// mounts like Podman: each needs its own `unmount_image`. The caller holds the
+    /// storage lock alone (the count is read, then written).
+    pub fn mount_image(&self, chain: &[String]) -> Result<PathBuf> {
+        let Some(top) = chain.last() else {
+            return Err(StorageError::LayerNotFound(
+                "(an image without layers)".into(),
+            ));
+        };
+        for c in chain {
+            self.check_layer_id(c)?;
+            if !self.has_layer(c) {
+                return Err(StorageError::LayerNotFound(c.clone()));
+            }
+        }
+        let count = self.image_mount_count(top)?;
+        let path = match self.driver {
+            Driver::Vfs => self.layer_diff_dir(top),
+            Driver::Overlay => {
+                let target = self.image_mount_dir(top);
+                if count == 0 {
+                    self.mount_image_overlay(chain, &target)?;
+                }
+                target
+            }
+        };
+        self.set_image_mount_count(top, count + 1)?;
+        Ok(path)
+    }
+
+    fn mount_image_overlay(&self, chain: &[String], target: &Path) -> Result<()> {
+        let mounts = self.root.join(IMAGE_MOUNTS);
+        let empty = mounts.join("empty");
+        for d in [&mounts, &empty, &target.to_path_buf()] {
+            match fs::DirBuilder::new().mode(0o700).create(d) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                other => other.map_err(io_err("creating", d))?,
+            }
+        }
+        let mut lowers = Vec::with_capacity(chain.len() + 1);
+        for c in chain.iter().rev() {
+            self.ensure_link(c)?;
+            lowers.push(format!("l/{}", link_name(c)));
+        }
+        if lowers.len() == 1 {
+            lowers.push(format!("{IMAGE_MOUNTS}/empty"));
+        }
+        let top = chain.last().map(String::as_str).unwrap_or_default();
+        mount::mount_overlay(&self.root, &lowers, None, target).map_err(|f| match f {
+            mount::MountFailure::TooLong => StorageError::TooManyLayers {
+                container: format!("image with top layer {top}"),
+                layers: chain.len(),
+            },
+            mount::MountFailure::Sys(err) => StorageError::Mount {
+                container: format!("image with top layer {top}"),
+                path: target.to_path_buf(),
+                err,
+            },
+        })
+    }
+
+    /// `image unmount`: one mount of the image whose top layer is `top` fewer (with
+    /// `force`, all of them). Returns whether it was mounted. The caller holds the
+    /// storage lock alone.
+    pub fn unmount_image(&self, top: &str, force: bool) -> Result<bool> {
+        self.check_layer_id(top)?;
+        let count = self.image_mount_count(top)?;
+        if count == 0 {
+            return Ok(false);
+        }
+        if count == 1 || force {
+            self.release_image_mount(top)?;
+        } else {
+            self.set_image_mount_count(top, count - 1)?;
+        }
+        Ok(true)
+    }
+
+    /// The images mounted with `mount_image`: (top layer chain id, path).
+    pub fn mounted_images(&self) -> Result<Vec<(String, PathBuf)>> {
+        let dir = self.root.join(IMAGE_MOUNTS);
+        let entries = match fs::read_dir(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other.map_err(io_err("listing", &dir))?,
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("listing", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(hex) = name.strip_suffix(".count") else {
+                continue;
+            };
+            let chain = format!("sha256:{hex}");
+            if self.check_layer_id(&chain).is_err() || self.image_mount_count(&chain)? == 0 {
+                continue;
+            }
+            let path = match self.driver {
+                Driver::Vfs => self.layer_diff_dir(&chain),
+                Driver::Overlay => self.image_mount_dir(&chain),
+            };
+            out.push((chain, path));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Unmounts every `image mount` of the image whose top layer is `top` and forgets it.
+    fn release_image_mount(&self, top: &str) -> Result<()> {
+        let target = self.image_mount_dir(top);
+        mount::unmount(&target).map_err(|err| StorageError::Unmount {
+            path: target.clone(),
+            err,
+        })?;
+        let count = self.image_mount_count_file(top);
+        fsutil::remove_path(&count).map_err(io_err("removing", &count))?;
+        match fs::remove_dir(&target) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other.map_err(io_err("removing", &target)),
+        }
+    }
+
+    fn image_mount_dir(&self, top: &str) -> PathBuf {
+        let hex = top.strip_prefix("sha256:").unwrap_or(top);
+        self.root.join(IMAGE_MOUNTS).join(hex)
+    }
+
+    fn image_mount_count_file(&self, top: &str) -> PathBuf {
+        let hex = top.strip_prefix("sha256:").unwrap_or(top);
+        self.root.join(IMAGE_MOUNTS).join(format!("{hex}.count"))
+    }
+
+    /// The recorded count; an overlay mount that is gone (a reboot) counts as none.
+    fn image_mount_count(&self, top: &str) -> Result<u64> {
+        let file = self.image_mount_count_file(top);
+        let count = match fs::read_to_string(&file) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            other => other.map_err(io_err("reading", &file))?,
+        };
+        let count = count.trim().parse::<u64>().unwrap_or(0);
+        if count > 0 && self.driver == Driver::Overlay {
+            let target = self.image_mount_dir(top);
+            if !mount::is_mounted(&target).map_err(io_err("reading mountinfo for", &target))? {
+                return Ok(0);
+            }
+        }
+        Ok(count)
+    }
+
+    fn set_image_mount_count(&self, top: &str, count: u64) -> Result<()> {
+        let dir = self.root.join(IMAGE_MOUNTS);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            other => other.map_err(io_err("creating", &dir))?,
+        }
+        let file = self.image_mount_count_file(top);
+        fs::write(&file, count.to_string()).map_err(io_err("writing", &file))
     }
 
     /// The container's root file system path (no mount): overlay `merged`, vfs `diff`.

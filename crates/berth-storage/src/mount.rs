@@ -49,13 +49,17 @@ fn page_size() -> usize {
         .unwrap_or(4096)
 }
 
-fn overlay_options(lowers: &[String], upper: &str, work: &str) -> String {
-    format!(
-        "lowerdir={},upperdir={},workdir={},index=off",
-        lowers.join(":"),
-        upper,
-        work
-    )
+/// Without `upper_work` the mount is read-only (overlay then needs two or more lowers).
+fn overlay_options(lowers: &[String], upper_work: Option<(&str, &str)>) -> String {
+    match upper_work {
+        Some((upper, work)) => format!(
+            "lowerdir={},upperdir={},workdir={},index=off",
+            lowers.join(":"),
+            upper,
+            work
+        ),
+        None => format!("lowerdir={}", lowers.join(":")),
+    }
 }
 
 /// Why an overlay mount failed.
@@ -66,15 +70,14 @@ pub(crate) enum MountFailure {
 }
 
 /// Mount overlay at `target`. `lowers` (top first), `upper` and `work` are relative to
-/// `root`. Absolute paths are used when they fit in the one page the kernel accepts for
+/// `root`; without `upper_work` the mount is read-only. Absolute paths are used when they fit in the one page the kernel accepts for
 /// mount data; otherwise (or when `root` holds characters overlay treats as separators)
 /// the mount is made from a thread whose working directory is `root`, with short relative
 /// paths, like Podman does.
 pub(crate) fn mount_overlay(
     root: &Path,
     lowers: &[String],
-    upper: &str,
-    work: &str,
+    upper_work: Option<(&str, &str)>,
     target: &Path,
 ) -> Result<(), MountFailure> {
     let page = page_size();
@@ -82,12 +85,13 @@ pub(crate) fn mount_overlay(
     if let Some(r) = root_str {
         let abs = |p: &str| format!("{r}/{p}");
         let lowers: Vec<String> = lowers.iter().map(|l| abs(l)).collect();
-        let data = overlay_options(&lowers, &abs(upper), &abs(work));
+        let (upper, work) = upper_work.map(|(u, w)| (abs(u), abs(w))).unzip();
+        let data = overlay_options(&lowers, upper.as_deref().zip(work.as_deref()));
         if data.len() < page {
             return do_mount(target, &data).map_err(MountFailure::Sys);
         }
     }
-    let data = overlay_options(lowers, upper, work);
+    let data = overlay_options(lowers, upper_work);
     if data.len() >= page {
         return Err(MountFailure::TooLong);
     }

@@ -114,6 +114,41 @@ pub enum ContainerCmd {
     Unmount(NamesArgs),
     /// Export container's filesystem contents as a tar archive
     Export(ExportArgs),
+    /// Create new image based on the changed container
+    Commit(CommitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Set the author for the image committed
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply the following possible instructions to the created image: CMD | ENTRYPOINT | ENV | EXPOSE | LABEL | ONBUILD | STOPSIGNAL | USER | VOLUME | WORKDIR
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Format of the image manifest and metadata
+    #[arg(short, long, default_value = "oci")]
+    pub format: String,
+    /// File to write the image ID to
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Include container volumes as image volumes
+    #[arg(long)]
+    pub include_volumes: bool,
+    /// Set commit message for imported image
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short, long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub pause: bool,
+    /// Suppress output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Squash newly built layers into a single new layer
+    #[arg(short, long)]
+    pub squash: bool,
+    pub container: String,
+    pub image: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -186,6 +221,33 @@ pub enum ImageGroup {
     Exists(OneName),
     /// Remove unused images
     Prune(ImagePruneArgs),
+    /// Mount an image's root filesystem
+    Mount(ImageMountArgs),
+    /// Unmount an image's root filesystem
+    #[command(visible_alias = "umount")]
+    Unmount(ImageUnmountArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImageMountArgs {
+    /// Mount all images
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print the mounted images in specified format (json)
+    #[arg(long)]
+    pub format: Option<String>,
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImageUnmountArgs {
+    /// Unmount all of the currently mounted images
+    #[arg(short, long)]
+    pub all: bool,
+    /// Force the complete unmount of the specified mounted images
+    #[arg(short, long)]
+    pub force: bool,
+    pub images: Vec<String>,
 }
 
 #[derive(Args, Debug, Default)]

@@ -97,6 +97,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Image(ImageGroup::Mount(a)) => image_mount(e, a),
+        Command::Image(ImageGroup::Unmount(a)) => image_unmount(e, a),
         Command::Info(f) => info(e, &f),
         Command::Login(a) => login(e, a),
         Command::Manifest(c) => manifest(e, c),
@@ -307,6 +309,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             write_output(a.output.as_deref(), |out| e.container_export(&a.name, out))?;
             Ok(0)
         }
+        ContainerCmd::Commit(a) => commit(e, a),
         ContainerCmd::Init(a) => {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, false, |n| {
@@ -1109,6 +1112,163 @@ fn images(e: &dyn Engine, a: ImagesArgs) -> Result<i32> {
     });
     print_rows(&format, &rows, &image_header, a.noheading)?;
     Ok(0)
+}
+
+/// `commit`: progress on stderr as Podman prints it (unless `-q`), the image ID on stdout.
+fn commit(e: &dyn Engine, a: CommitArgs) -> Result<i32> {
+    use libberth::commit::{CommitEvent, CommitOptions};
+    let opts = CommitOptions {
+        changes: a.change.clone(),
+        message: a.message.clone(),
+        author: a.author.clone(),
+        pause: a.pause,
+        squash: a.squash,
+        format: a.format.clone(),
+        include_volumes: a.include_volumes,
+    };
+    let mut err = std::io::stderr();
+    let mut first = true;
+    let id = e.container_commit(&a.container, a.image.as_deref(), &opts, &mut |ev| {
+        if a.quiet {
+            return;
+        }
+        if first {
+            first = false;
+            let _ = writeln!(err, "Getting image source signatures");
+        }
+        let _ = match ev {
+            CommitEvent::CopyingBlob(d) => writeln!(err, "Copying blob {d}"),
+            CommitEvent::CopyingConfig(d) => writeln!(err, "Copying config {d}"),
+            CommitEvent::WritingManifest => writeln!(
+                err,
+                "Writing manifest to image destination\nStoring signatures"
+            ),
+        };
+    })?;
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, &id)
+            .with_context(|| format!("failed to write image ID to {}", f.display()))?;
+    }
+    println!("{id}");
+    Ok(0)
+}
+
+/// `image mount`: one image prints its path; several (or `-a`) a NAME PATH table; none
+/// lists the mounted images.
+fn image_mount(e: &dyn Engine, a: ImageMountArgs) -> Result<i32> {
+    if a.all && !a.images.is_empty() {
+        bail!("when using the --all switch, you may not pass any image names or IDs");
+    }
+    let label =
+        |names: &[String], id: &str| names.first().cloned().unwrap_or_else(|| id.to_string());
+    if a.images.is_empty() && !a.all {
+        let mounted = e.mounted_images()?;
+        match a.format.as_deref() {
+            Some(f) if f == "json" || f == "{{json .}}" => {
+                let rows: Vec<Value> = mounted
+                    .iter()
+                    .map(|m| {
+                        let digest = e
+                            .image_inspect(&m.id)
+                            .ok()
+                            .and_then(|i| i["Digest"].as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        json!({
+                            "id": m.id,
+                            "Names": [digest],
+                            "Repositories": m.names,
+                            "mountpoint": m.path,
+                        })
+                    })
+                    .collect();
+                println!("{}", json_indent(&rows, 1));
+                return Ok(0);
+            }
+            Some(f) if !f.is_empty() => bail!("unknown --format argument: {f:?}"),
+            _ => {}
+        }
+        let mut tw = tabwriter::TabWriter::new(std::io::stdout())
+            .minwidth(10)
+            .padding(2);
+        for m in mounted {
+            writeln!(tw, "{}\t{}", label(&m.names, &m.id), m.path.display())?;
+        }
+        tw.flush()?;
+        return Ok(0);
+    }
+    let keys: Vec<String> = if a.all {
+        e.image_list(false)?.into_iter().map(|i| i.id).collect()
+    } else {
+        a.images.clone()
+    };
+    let mut rows = Vec::new();
+    let mut last: Option<anyhow::Error> = None;
+    for k in &keys {
+        match e.image_mount(k) {
+            Ok((id, path)) => {
+                let names = e
+                    .image_list(false)?
+                    .into_iter()
+                    .find(|i| i.id == id)
+                    .map(|i| i.names)
+                    .unwrap_or_default();
+                rows.push((label(&names, &id), path));
+            }
+            Err(err) => {
+                if let Some(prev) = last.replace(err.into()) {
+                    eprintln!("Error: {prev:#}");
+                }
+            }
+        }
+    }
+    if keys.len() == 1 && !a.all {
+        for (_, path) in &rows {
+            println!("{}", path.display());
+        }
+    } else {
+        let mut tw = tabwriter::TabWriter::new(std::io::stdout())
+            .minwidth(10)
+            .padding(2);
+        for (name, path) in &rows {
+            writeln!(tw, "{name}\t{}", path.display())?;
+        }
+        tw.flush()?;
+    }
+    match last {
+        Some(err) => Err(err),
+        None => Ok(0),
+    }
+}
+
+/// `image unmount`: prints the ID of each image that was mounted.
+fn image_unmount(e: &dyn Engine, a: ImageUnmountArgs) -> Result<i32> {
+    if a.all && !a.images.is_empty() {
+        bail!("when using the --all switch, you may not pass any image names or IDs");
+    }
+    if !a.all && a.images.is_empty() {
+        bail!("image name or ID must be specified");
+    }
+    let keys: Vec<String> = if a.all {
+        e.mounted_images()?.into_iter().map(|m| m.id).collect()
+    } else {
+        a.images.clone()
+    };
+    let mut last: Option<anyhow::Error> = None;
+    for k in &keys {
+        match e.image_unmount(k, a.force) {
+            Ok(Some(id)) => println!("{id}"),
+            Ok(None) => {}
+            Err(err) => {
+                if let Some(prev) = last.replace(err.into()) {
+                    eprintln!("Error: {prev:#}");
+                }
+            }
+        }
+    }
+    match last {
+        Some(err) => Err(err),
+        None => Ok(0),
+    }
 }
 
 fn rmi(e: &dyn Engine, a: RmiArgs) -> Result<i32> {

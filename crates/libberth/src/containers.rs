@@ -351,7 +351,7 @@ impl LocalEngine {
             .ok_or_else(|| Error::NoSuchContainer(id.to_string()))
     }
 
-    fn set_state(&self, id: &str, st: &str) -> Result<()> {
+    pub(crate) fn set_state(&self, id: &str, st: &str) -> Result<()> {
         self.db().write(|tx| {
             tx.execute(
                 "UPDATE containers SET state = ?2 WHERE id = ?1",

@@ -30,6 +30,19 @@ pub trait Engine: Send + Sync {
     fn image_remove(&self, keys: &[String], force: bool, all: bool) -> Result<RmiReport>;
     fn image_exists(&self, key: &str) -> Result<bool>;
     fn image_prune(&self, all: bool) -> Result<Vec<String>>;
+    /// `image mount IMAGE`: (image ID, path).
+    fn image_mount(&self, key: &str) -> Result<(String, std::path::PathBuf)>;
+    fn mounted_images(&self) -> Result<Vec<crate::image_mount::ImageMount>>;
+    /// `image unmount IMAGE`: the image ID if it was mounted.
+    fn image_unmount(&self, key: &str, force: bool) -> Result<Option<String>>;
+    /// `commit CONTAINER [IMAGE]`: the new image's ID.
+    fn container_commit(
+        &self,
+        key: &str,
+        reference: Option<&str>,
+        opts: &crate::commit::CommitOptions,
+        events: &mut dyn FnMut(crate::commit::CommitEvent<'_>),
+    ) -> Result<String>;
     fn image_save(
         &self,
         names: &[String],
@@ -320,6 +333,24 @@ impl Engine for LocalEngine {
     }
     fn image_prune(&self, all: bool) -> Result<Vec<String>> {
         LocalEngine::image_prune(self, all)
+    }
+    fn image_mount(&self, key: &str) -> Result<(String, std::path::PathBuf)> {
+        LocalEngine::image_mount(self, key)
+    }
+    fn mounted_images(&self) -> Result<Vec<crate::image_mount::ImageMount>> {
+        LocalEngine::mounted_images(self)
+    }
+    fn image_unmount(&self, key: &str, force: bool) -> Result<Option<String>> {
+        LocalEngine::image_unmount(self, key, force)
+    }
+    fn container_commit(
+        &self,
+        key: &str,
+        reference: Option<&str>,
+        opts: &crate::commit::CommitOptions,
+        events: &mut dyn FnMut(crate::commit::CommitEvent<'_>),
+    ) -> Result<String> {
+        LocalEngine::container_commit(self, key, reference, opts, events)
     }
     fn image_save(
         &self,

@@ -2,6 +2,7 @@
 //! libberth: the objects berth manages (images, containers) and their life cycles, the
 //! state database, locks, and the `Engine` interface the CLI and the REST API call.
 
+pub mod commit;
 pub mod config;
 pub mod containers;
 pub mod db;
@@ -11,6 +12,7 @@ pub mod exec;
 pub mod export;
 pub mod human;
 pub mod ids;
+pub mod image_mount;
 pub mod images;
 pub mod local;
 pub mod lock;
