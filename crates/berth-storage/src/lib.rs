@@ -481,14 +481,110 @@ impl LayerStore {
         Ok(rootfs)
     }
 
-    /// Unmount if mounted (idempotent; MNT_DETACH fallback if EBUSY).
+    /// Unmount if mounted (idempotent; MNT_DETACH fallback if EBUSY), with the
+    /// container's image mounts.
     pub fn unmount_container(&self, container_id: &str) -> Result<()> {
         self.check_container_id(container_id)?;
         if self.driver == Driver::Vfs {
             return Ok(());
         }
+        self.unmount_container_images(container_id)?;
         let rootfs = self.container_rootfs(container_id);
         mount::unmount(&rootfs).map_err(|err| StorageError::Unmount { path: rootfs, err })
+    }
+
+    /// A container's `--mount type=image` number `index`: the layers `chain` (bottom to
+    /// top) mounted at a path of the container's own, read-only, or with `rw` over a
+    /// writable layer that goes with the container. vfs: the top layer's directory
+    /// (read-only; the caller mounts it so), or with `rw` a copy of it.
+    pub fn mount_container_image(
+        &self,
+        container_id: &str,
+        index: usize,
+        chain: &[String],
+        rw: bool,
+    ) -> Result<PathBuf> {
+        self.check_container_id(container_id)?;
+        let Some(top) = chain.last() else {
+            return Err(StorageError::LayerNotFound(
+                "(an image without layers)".into(),
+            ));
+        };
+        for c in chain {
+            self.check_layer_id(c)?;
+            if !self.has_layer(c) {
+                return Err(StorageError::LayerNotFound(c.clone()));
+            }
+        }
+        let rel = format!("containers/{container_id}/image-{index}");
+        let dir = self.root.join(&rel);
+        let mkdir = |p: &Path| match fs::DirBuilder::new().mode(0o755).create(p) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            other => other.map_err(io_err("creating", p)),
+        };
+        mkdir(&dir)?;
+        if self.driver == Driver::Vfs {
+            if !rw {
+                return Ok(self.layer_diff_dir(top));
+            }
+            let copy = dir.join("diff");
+            if fs::symlink_metadata(&copy).is_err() {
+                let tmp = dir.join("diff.tmp");
+                let _ = fs::remove_dir_all(&tmp);
+                mkdir(&tmp)?;
+                let src = self.layer_diff_dir(top);
+                fsutil::copy_tree(&src, &tmp).map_err(io_err("copying image layer", &src))?;
+                fs::rename(&tmp, &copy).map_err(io_err("storing", &copy))?;
+            }
+            return Ok(copy);
+        }
+        let target = dir.join("merged");
+        mkdir(&target)?;
+        if mount::is_mounted(&target).map_err(io_err("reading mountinfo for", &target))? {
+            return Ok(target);
+        }
+        let mut lowers = Vec::with_capacity(chain.len() + 1);
+        for c in chain.iter().rev() {
+            self.ensure_link(c)?;
+            lowers.push(format!("l/{}", link_name(c)));
+        }
+        let (upper, work) = (format!("{rel}/diff"), format!("{rel}/work"));
+        if rw {
+            mkdir(&dir.join("diff"))?;
+            mkdir(&dir.join("work"))?;
+        } else if lowers.len() == 1 {
+            mkdir(&dir.join("empty"))?;
+            lowers.push(format!("{rel}/empty"));
+        }
+        let upper_work = rw.then_some((upper.as_str(), work.as_str()));
+        mount::mount_overlay(&self.root, &lowers, upper_work, &target).map_err(|f| match f {
+            mount::MountFailure::TooLong => StorageError::TooManyLayers {
+                container: container_id.to_string(),
+                layers: chain.len(),
+            },
+            mount::MountFailure::Sys(err) => StorageError::Mount {
+                container: container_id.to_string(),
+                path: target.clone(),
+                err,
+            },
+        })?;
+        Ok(target)
+    }
+
+    /// Unmounts a container's image mounts (idempotent).
+    fn unmount_container_images(&self, container_id: &str) -> Result<()> {
+        let dir = self.container_dir(container_id);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("image-") {
+                let target = e.path().join("merged");
+                mount::unmount(&target)
+                    .map_err(|err| StorageError::Unmount { path: target, err })?;
+            }
+        }
+        Ok(())
     }
 
     /// Unmount + delete the container layer. Idempotent (missing is fine). Nothing is
@@ -497,6 +593,7 @@ impl LayerStore {
         self.check_container_id(container_id)?;
         let rootfs = self.container_rootfs(container_id);
         // Checked for both drivers: deleting through a live mount would delete its lowers' view.
+        self.unmount_container_images(container_id)?;
         mount::unmount(&rootfs).map_err(|err| StorageError::Unmount { path: rootfs, err })?;
         let dir = self.container_dir(container_id);
         if fs::symlink_metadata(&dir).is_err() {

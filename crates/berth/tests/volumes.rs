@@ -465,3 +465,47 @@ fn mount_flag_volumes_from_and_chown() {
     ]);
     assert_eq!(out, "1\n");
 }
+
+#[test]
+fn image_mounts() {
+    for driver in ["overlay", "vfs"] {
+        let env = Env::with_driver(driver);
+        env.busybox();
+        let spec = format!("type=image,source={BUSYBOX},target=/img");
+        let r = env.run(&[
+            "run",
+            "--rm",
+            "--mount",
+            &spec,
+            BUSYBOX,
+            "sh",
+            "-c",
+            "test -x /img/bin/busybox && echo found; touch /img/x",
+        ]);
+        assert_eq!(r.stdout, "found\n", "{driver}: {}", r.stderr);
+        assert_ne!(r.code, 0, "{driver}: read-only by default");
+        // rw=true: writable, and the writes go with the container, not into the image.
+        let rw = format!("{spec},rw=true");
+        env.ok(&["run", "--rm", "--mount", &rw, BUSYBOX, "touch", "/img/x"]);
+        let out = env.ok(&["run", "--rm", "--mount", &spec, BUSYBOX, "ls", "/img"]);
+        assert!(!out.lines().any(|l| l == "x"), "{driver}: {out}");
+        // The image is in use while a container mounts it.
+        env.ok(&[
+            "import",
+            images().join("rootfs.tar").to_str().unwrap(),
+            "other",
+        ]);
+        let spec2 = "type=image,source=other,target=/img".to_string();
+        env.ok(&["create", "--name", "m", "--mount", &spec2, BUSYBOX, "true"]);
+        let m = json(&env.ok(&["inspect", "--format", "{{json .Mounts}}", "m"]));
+        assert_eq!(m[0]["Type"], "image");
+        assert_eq!(m[0]["Source"], "other");
+        env.fails(2, &["rmi", "other"]);
+        env.ok(&["start", "-a", "m"]);
+        env.ok(&["rm", "m"]);
+        env.ok(&["rmi", "other"]);
+        let missing = "type=image,source=nosuchimage,target=/img";
+        env.fails(125, &["create", "--mount", missing, BUSYBOX, "true"]);
+        assert!(env.mounts().is_empty(), "{driver}: {:?}", env.mounts());
+    }
+}

@@ -717,7 +717,7 @@ impl LocalEngine {
         };
         let mut binds = self.write_etc_files(&rec.id, c)?;
         binds.extend(self.user_entries(&rec.id, &rootfs, uid, gid)?);
-        let user_mounts = self.setup_mounts(c, &rootfs, uid, gid)?;
+        let user_mounts = self.setup_mounts(rec, &rootfs, uid, gid)?;
         let input = SpecInput {
             rootfs: rootfs.clone(),
             readonly_rootfs: c.read_only,

@@ -332,14 +332,20 @@ impl LocalEngine {
         result
     }
 
+    /// Containers made from the image or mounting it (`--mount type=image`).
     fn containers_using(&self, image_id: &str) -> Result<Vec<String>> {
         let db = self.db();
         let mut st = db
             .conn()
             .prepare_cached("SELECT id FROM containers WHERE image_id = ?1")?;
-        let ids = st
+        let mut ids: Vec<String> = st
             .query_map([image_id], |r| r.get(0))?
             .collect::<std::result::Result<_, _>>()?;
+        for c in db.containers()? {
+            if !ids.contains(&c.id) && c.config.mounts.iter().any(|m| m.image_id == image_id) {
+                ids.push(c.id);
+            }
+        }
         Ok(ids)
     }
 

@@ -122,6 +122,7 @@ fn parse_volume(v: &str) -> Result<UserMount> {
         source,
         destination: clean_destination(dst),
         options,
+        image_id: String::new(),
     })
 }
 
@@ -290,6 +291,7 @@ pub fn parse_mount(spec: &str) -> Result<UserMount> {
         source,
         destination: clean_destination(&destination),
         options,
+        image_id: String::new(),
     })
 }
 
@@ -314,6 +316,7 @@ pub fn parse(volumes: &[String], mounts: &[String], tmpfs: &[String]) -> Result<
                 .filter(|o| !o.is_empty())
                 .map(str::to_string)
                 .collect(),
+            image_id: String::new(),
         });
     }
     check_duplicates(&out)?;

@@ -101,6 +101,9 @@ pub struct UserMount {
     pub destination: String,
     /// Mount options as given (ro/rw, propagation, tmpfs size=, mode=, ...).
     pub options: Vec<String>,
+    /// An image mount's image, resolved at create (`source` keeps the name as given).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image_id: String,
 }
 
 impl UserMount {

@@ -644,10 +644,14 @@ impl LocalEngine {
                     source: String::new(),
                     destination: dst,
                     options: Vec::new(),
+                    image_id: String::new(),
                 });
             }
         }
         crate::mounts::check_duplicates(mounts)?;
+        for m in mounts.iter_mut().filter(|m| m.kind == "image") {
+            m.image_id = self.lookup_image(&m.source)?.id;
+        }
         let mut created = Vec::new();
         let result = (|| -> Result<()> {
             for m in mounts.iter_mut().filter(|m| m.kind == "volume") {
@@ -722,20 +726,20 @@ impl LocalEngine {
     /// (`U`), and returns the OCI mounts of all the user's mounts.
     pub(crate) fn setup_mounts(
         &self,
-        c: &ContainerConfig,
+        rec: &ContainerRecord,
         rootfs: &Path,
         uid: u32,
         gid: u32,
     ) -> Result<Vec<Value>> {
         let mut out = Vec::new();
-        for m in &c.mounts {
+        for (i, m) in rec.config.mounts.iter().enumerate() {
             let source = match m.kind.as_str() {
                 "volume" => self.setup_volume(m, rootfs, uid, gid)?,
                 "image" => {
-                    return Err(Error::InvalidArg(format!(
-                        "{}: image mounts are not supported yet",
-                        m.destination
-                    )))
+                    let img = self.lookup_image(&m.image_id)?;
+                    let rw = m.options.iter().any(|o| o == "rw");
+                    self.store
+                        .mount_container_image(&rec.id, i, &img.layers, rw)?
                 }
                 "bind" => {
                     if m.options.iter().any(|o| o == "U") {
