@@ -17,7 +17,7 @@ BERTH_PACKAGES=(
     # test images are built from the static busybox by scripts/mkimages.sh
     busybox-static python3 tar gzip
     # networking, registry and image tools (networking and registry issues)
-    netavark aardvark-dns passt docker-registry skopeo
+    netavark aardvark-dns iptables passt docker-registry skopeo
     # registry tests: a TLS certificate authority and htpasswd users
     openssl apache2-utils
 )

@@ -94,6 +94,9 @@ pub enum NetMode {
     None,
     /// The host's network namespace.
     Host,
+    /// A network namespace that exists already (a bridge network's, another
+    /// container's, or `ns:PATH`).
+    Path(PathBuf),
 }
 
 /// A bind mount of a host file or directory.
@@ -183,8 +186,10 @@ pub fn generate(input: &SpecInput) -> Value {
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if input.network == NetMode::None {
-        namespaces.push(json!({"type": "network"}));
+    match &input.network {
+        NetMode::None => namespaces.push(json!({"type": "network"})),
+        NetMode::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
+        NetMode::Host => {}
     }
     let mut linux = json!({
         "namespaces": namespaces,

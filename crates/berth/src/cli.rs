@@ -26,6 +26,9 @@ pub struct Cli {
     /// Log messages above specified level (trace, debug, info, warn, error, fatal, panic)
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
+    /// Path of the directory where network configuration files are stored
+    #[arg(long, global = true, env = "BERTH_NETWORK_CONFIG_DIR")]
+    pub network_config_dir: Option<PathBuf>,
     /// Cgroup manager to use (cgroupfs; systemd is not supported here)
     #[arg(long, global = true, default_value = "cgroupfs")]
     pub cgroup_manager: String,
@@ -60,6 +63,11 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Search a registry for images
     Search(SearchArgs),
     /// Log in to a container registry
@@ -322,9 +330,45 @@ pub struct CreateFlags {
     /// Suppress output information when pulling images
     #[arg(short, long)]
     pub quiet: bool,
-    /// Connect a container to a network (none, host)
-    #[arg(long, alias = "net", default_value = "none")]
-    pub network: String,
+    /// Connect a container to a network (bridge, none, host, container:NAME, ns:PATH, NAME[:OPTS])
+    #[arg(long, alias = "net")]
+    pub network: Vec<String>,
+    /// Specify a static IPv4 address for the container
+    #[arg(long)]
+    pub ip: Vec<String>,
+    /// Specify a static IPv6 address for the container
+    #[arg(long)]
+    pub ip6: Vec<String>,
+    /// Container MAC address (e.g. 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub network_alias: Vec<String>,
+    /// Publish a container's port, or a range of ports, to the host
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports on the host interface
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// Set custom DNS options
+    #[arg(long, alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Do not create /etc/hosts within the container, instead use the version from the image
+    #[arg(long)]
+    pub no_hosts: bool,
     /// Bind mount a volume into the container (SRC:DST[:OPTIONS])
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
@@ -1119,4 +1163,156 @@ pub struct VolumeImportArgs {
     pub name: String,
     /// A tar file, or - for standard input
     pub source: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// Display port information for all containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    pub latest: bool,
+    /// CONTAINER [PRIVATE_PORT[/PROTO]]
+    pub args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// Remove networks
+    #[command(visible_alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Remove all unused networks
+    Prune(VolumePruneArgs),
+    /// Check if network exists
+    Exists(OneName),
+    /// Add container to a network
+    Connect(NetworkConnectArgs),
+    /// Remove container from a network
+    Disconnect(NetworkDisconnectArgs),
+    /// Reload firewall rules for one or more containers
+    Reload(NetworkReloadArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkCreateArgs {
+    /// Driver to manage the network
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format
+    #[arg(long)]
+    pub subnet: Vec<String>,
+    /// IPv4 or IPv6 gateway for the subnet
+    #[arg(long)]
+    pub gateway: Vec<String>,
+    /// Allocate container IP from range
+    #[arg(long)]
+    pub ip_range: Vec<String>,
+    /// Enable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Restrict external access from this network
+    #[arg(long)]
+    pub internal: bool,
+    /// Disable DNS plugin
+    #[arg(long)]
+    pub disable_dns: bool,
+    /// Set driver specific options
+    #[arg(short, long = "opt")]
+    pub opt: Vec<String>,
+    /// Set metadata on a network
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Interface name which should be used by the network driver
+    #[arg(long)]
+    pub interface_name: Option<String>,
+    /// Do not fail if the network already exists
+    #[arg(long)]
+    pub ignore: bool,
+    pub name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkLsArgs {
+    /// Provide filter values (e.g. 'name=podman')
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Pretty-print networks to JSON or using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not print headers
+    #[arg(long)]
+    pub noheading: bool,
+    /// Display the network ID without truncation
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Display only network names
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkInspectArgs {
+    /// Pretty-print network to JSON or using a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkRmArgs {
+    /// Remove any containers using the network
+    #[arg(short, long)]
+    pub force: bool,
+    /// Seconds to wait for running containers to stop before killing them
+    #[arg(short, long = "time")]
+    pub time: Option<u32>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkConnectArgs {
+    /// Network scoped alias for the container
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// IPv4 address for the container
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address for the container
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// MAC address for the container
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkDisconnectArgs {
+    /// Force removal of the container from the network
+    #[arg(short, long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkReloadArgs {
+    /// Reload network configuration of all containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Act on the latest container berth is aware of
+    #[arg(short, long)]
+    pub latest: bool,
+    pub names: Vec<String>,
 }

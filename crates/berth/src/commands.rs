@@ -47,9 +47,17 @@ pub fn run(cli: Cli) -> Result<i32> {
     if let Command::Version(f) = &cli.command {
         return version(f);
     }
-    let (root, runroot) = Config::default_paths();
+    let (default_root, runroot) = Config::default_paths();
+    let root = cli.root.clone().unwrap_or_else(|| default_root.clone());
+    let network = berth_image::containers_conf::network_settings();
+    let network_config_dir = cli
+        .network_config_dir
+        .clone()
+        .unwrap_or_else(|| Config::default_network_dir(&root, &default_root, &network));
     let cfg = Config {
-        root: cli.root.clone().unwrap_or(root),
+        network_config_dir,
+        network,
+        root,
         runroot: cli.runroot.clone().unwrap_or(runroot),
         storage_driver: cli
             .storage_driver
@@ -103,6 +111,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Login(a) => login(e, a),
         Command::Manifest(c) => manifest(e, c),
         Command::Volume(c) => volume(e, c),
+        Command::Network(c) => network_cmd(e, c),
+        Command::Port(a) => port(e, a),
         Command::Search(a) => {
             let o = pull_options(&a.registry)?;
             let rows = e.image_search(&a.term, a.limit, a.list_tags, &o)?;
@@ -517,7 +527,18 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         stop_signal,
         stop_timeout: f.stop_timeout,
         ulimits,
-        network: f.network.clone(),
+        networks: f.network.clone(),
+        ip: f.ip.iter().chain(&f.ip6).cloned().collect(),
+        mac_address: f.mac_address.clone(),
+        network_aliases: f.network_alias.clone(),
+        publish: f.publish.clone(),
+        publish_all: f.publish_all,
+        expose: f.expose.clone(),
+        dns_servers: f.dns.clone(),
+        dns_search: f.dns_search.clone(),
+        dns_options: f.dns_option.clone(),
+        add_hosts: f.add_host.clone(),
+        no_hosts: f.no_hosts,
         auto_remove: f.rm,
         volumes: f.volume.clone(),
         tmpfs: f.tmpfs.clone(),
@@ -921,14 +942,45 @@ fn ps_template_value(p: &PsEntry, no_trunc: bool) -> Value {
         "CreatedAt".into(),
         json!(created.format("%Y-%m-%d %H:%M:%S%.f %z %Z").to_string()),
     );
-    o.insert("Ports".into(), json!(""));
-    o.insert("Networks".into(), json!(""));
+    o.insert(
+        "Ports".into(),
+        json!(ports_text(p.ports.as_deref().unwrap_or_default())),
+    );
+    o.insert("Networks".into(), json!(p.networks.join(",")));
     o.insert("Mounts".into(), json!(""));
     o.insert("Labels".into(), json!(labels));
     o.insert("Size".into(), json!(""));
     o.insert("Pod".into(), json!(""));
     o.insert("Restarts".into(), json!(0));
     v
+}
+
+/// Published ports as `ps` and `port` show them: `127.0.0.1:8080->80/tcp`.
+fn ports_text(ports: &[libberth::types::PortMapping]) -> String {
+    let mut out = Vec::new();
+    for m in ports {
+        let ip = if m.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            m.host_ip.as_str()
+        };
+        if m.range > 1 {
+            out.push(format!(
+                "{ip}:{}-{}->{}-{}/{}",
+                m.host_port,
+                m.host_port + m.range - 1,
+                m.container_port,
+                m.container_port + m.range - 1,
+                m.protocol
+            ));
+        } else {
+            out.push(format!(
+                "{ip}:{}->{}/{}",
+                m.host_port, m.container_port, m.protocol
+            ));
+        }
+    }
+    out.join(", ")
 }
 
 fn ps(e: &dyn Engine, a: PsArgs) -> Result<i32> {
@@ -2315,4 +2367,223 @@ fn volume_filters(filters: &[String]) -> Result<Vec<String>> {
             _ => Ok(f.clone()),
         })
         .collect()
+}
+
+fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
+    match c {
+        NetworkCmd::Create(a) => {
+            let mut labels = BTreeMap::new();
+            for l in &a.label {
+                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+                labels.insert(k.to_string(), v.to_string());
+            }
+            let o = libberth::network::NetworkCreateOptions {
+                name: a.name.clone(),
+                driver: a.driver.clone(),
+                subnets: a.subnet.clone(),
+                gateways: a.gateway.clone(),
+                ip_ranges: a.ip_range.clone(),
+                ipv6: a.ipv6,
+                internal: a.internal,
+                disable_dns: a.disable_dns,
+                options: a.opt.clone(),
+                labels,
+                interface_name: a.interface_name.clone(),
+                ignore: a.ignore,
+            };
+            println!("{}", e.network_create(&o)?);
+            Ok(0)
+        }
+        NetworkCmd::Ls(a) => {
+            let list = e.network_list(&volume_filters(&a.filter)?)?;
+            if a.quiet {
+                for n in &list {
+                    println!("{}", n["name"].as_str().unwrap_or_default());
+                }
+                return Ok(0);
+            }
+            if a.format.as_deref() == Some("json") {
+                println!("{}", json_indent(&list, 2));
+                return Ok(0);
+            }
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|n| {
+                    let mut r = libberth::network::list_row(n);
+                    if a.no_trunc {
+                        r["ID"] = n["id"].clone();
+                    }
+                    r
+                })
+                .collect();
+            let format = a
+                .format
+                .clone()
+                .unwrap_or_else(|| "table {{.ID}}\t{{.Name}}\t{{.Driver}}".into());
+            print_rows(
+                &format,
+                &rows,
+                &|f| match f {
+                    "ID" => Some("NETWORK ID"),
+                    "Name" => Some("NAME"),
+                    "Driver" => Some("DRIVER"),
+                    "Labels" => Some("LABELS"),
+                    _ => None,
+                },
+                a.noheading,
+            )?;
+            Ok(0)
+        }
+        NetworkCmd::Inspect(a) => {
+            let mut items = Vec::new();
+            let mut errors = Vec::new();
+            for n in &a.names {
+                match e.network_inspect(n) {
+                    Ok(v) => items.push(v),
+                    Err(err) => errors.push(format!("inspecting object: network {n}: {err}")),
+                }
+            }
+            match &a.format {
+                Some(f) if f != "json" => print_each(f, &items)?,
+                _ => println!("{}", json_indent(&items, 5)),
+            }
+            match errors.pop() {
+                Some(last) => {
+                    for m in errors {
+                        eprintln!("Error: {m}");
+                    }
+                    Err(anyhow!(last))
+                }
+                None => Ok(0),
+            }
+        }
+        NetworkCmd::Rm(a) => {
+            let mut code = 0;
+            let mut last = None;
+            for n in &a.names {
+                match e.network_remove(n, a.force, a.time.unwrap_or(10)) {
+                    Ok(name) => println!("{name}"),
+                    Err(err) => {
+                        let c = match &err {
+                            libberth::Error::NoSuchNetwork(_) => 1,
+                            libberth::Error::NetworkInUse(..) => 2,
+                            _ => 125,
+                        };
+                        if code == 0 || c == 125 || (c == 2 && code == 1) {
+                            code = c;
+                        }
+                        if let Some(prev) = last.replace(err) {
+                            eprintln!("Error: {prev}");
+                        }
+                    }
+                }
+            }
+            match last {
+                Some(err) => Err(ExitCode(code, err.to_string()).into()),
+                None => Ok(0),
+            }
+        }
+        NetworkCmd::Prune(a) => {
+            let filters = volume_filters(&a.filter)?;
+            if !a.force {
+                eprint!("WARNING! This will remove all networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+                    return Ok(0);
+                }
+            }
+            for n in e.network_prune(&filters)? {
+                println!("{n}");
+            }
+            Ok(0)
+        }
+        NetworkCmd::Exists(n) => Ok(if e.network_exists(&n.name)? { 0 } else { 1 }),
+        NetworkCmd::Connect(a) => {
+            let ips: Vec<String> = a.ip.iter().chain(&a.ip6).cloned().collect();
+            e.network_connect(
+                &a.network,
+                &a.container,
+                &a.alias,
+                &ips,
+                a.mac_address.as_deref(),
+            )?;
+            Ok(0)
+        }
+        NetworkCmd::Disconnect(a) => {
+            let _ = a.force;
+            e.network_disconnect(&a.network, &a.container)?;
+            Ok(0)
+        }
+        NetworkCmd::Reload(a) => {
+            let names = if a.all {
+                e.container_list(&PsOptions::default())?
+                    .iter()
+                    .filter(|p| !p.networks.is_empty())
+                    .map(|p| p.id.clone())
+                    .collect()
+            } else {
+                targets(e, &a.names, false, a.latest)?
+            };
+            each(&names, false, |n| Ok(e.network_reload(n)?))
+        }
+    }
+}
+
+fn port(e: &dyn Engine, a: PortArgs) -> Result<i32> {
+    let (names, filter) = if a.all || a.latest {
+        let names = if a.all {
+            e.container_list(&PsOptions::default())?
+                .iter()
+                .map(|p| p.id.clone())
+                .collect()
+        } else {
+            vec![e.container_latest()?]
+        };
+        (names, a.args.first().cloned())
+    } else {
+        let (first, rest) = a
+            .args
+            .split_first()
+            .ok_or_else(|| anyhow!("you must supply a running container name or id"))?;
+        (vec![first.clone()], rest.first().cloned())
+    };
+    let filter = filter.map(|f| {
+        if f.contains('/') {
+            f
+        } else {
+            format!("{f}/tcp")
+        }
+    });
+    let mut found = false;
+    for n in &names {
+        let v = e.container_inspect(n)?;
+        let ports = v["HostConfig"]["PortBindings"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let id = v["Id"].as_str().unwrap_or_default();
+        for (ctr, binds) in &ports {
+            if filter.as_ref().is_some_and(|f| f != ctr) {
+                continue;
+            }
+            for b in binds.as_array().into_iter().flatten() {
+                let ip = b["HostIp"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("0.0.0.0");
+                let host = format!("{ip}:{}", b["HostPort"].as_str().unwrap_or_default());
+                found = true;
+                match (&filter, a.all) {
+                    (Some(_), false) => println!("{host}"),
+                    _ if a.all => println!("{}\t{ctr} -> {host}", &id[..12]),
+                    _ => println!("{ctr} -> {host}"),
+                }
+            }
+        }
+    }
+    if let (Some(f), false) = (&filter, found) {
+        bail!("failed to find published port {f:?}");
+    }
+    Ok(0)
 }

@@ -15,9 +15,40 @@ pub struct Config {
     pub cgroup_manager: String,
     /// The berth binary, re-executed for monitors and cleanup.
     pub exe: PathBuf,
+    /// Where the networks' JSON files are.
+    pub network_config_dir: PathBuf,
+    /// containers.conf's network settings.
+    pub network: berth_image::containers_conf::NetworkSettings,
 }
 
 impl Config {
+    /// The network config dir when none is given: containers.conf's, else
+    /// /etc/berth/networks for root's default storage; a storage root given with
+    /// `--root` keeps its networks beside it (so throw-away roots never touch /etc).
+    pub fn default_network_dir(
+        root: &std::path::Path,
+        default_root: &std::path::Path,
+        settings: &berth_image::containers_conf::NetworkSettings,
+    ) -> PathBuf {
+        if let Some(d) = &settings.network_config_dir {
+            return d.clone();
+        }
+        // SAFETY: geteuid has no preconditions.
+        if root == default_root && unsafe { libc::geteuid() } == 0 {
+            return PathBuf::from("/etc/berth/networks");
+        }
+        if root == default_root {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            let config = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".config"));
+            return config.join("berth/networks");
+        }
+        root.join("networks")
+    }
+
     /// Podman-like defaults: /var/lib/berth and /run/berth for root; XDG dirs otherwise.
     pub fn default_paths() -> (PathBuf, PathBuf) {
         // SAFETY: geteuid has no preconditions.

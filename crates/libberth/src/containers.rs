@@ -5,7 +5,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::local::LocalEngine;
 use crate::types::{state, ContainerConfig, ContainerRecord, CreateOptions};
 use berth_oci::monitor::{self, MonitorConfig, SyncMsg};
-use berth_oci::spec::{self, BindMount, NetMode, SpecInput};
+use berth_oci::spec::{self, BindMount, SpecInput};
 use rusqlite::params;
 use serde_json::Value;
 use std::os::unix::net::UnixStream;
@@ -361,7 +361,7 @@ impl LocalEngine {
         })
     }
 
-    fn save_config(&self, id: &str, c: &ContainerConfig) -> Result<()> {
+    pub(crate) fn save_config(&self, id: &str, c: &ContainerConfig) -> Result<()> {
         let j = serde_json::to_string(c).map_err(|e| Error::Other(e.to_string()))?;
         self.db().write(|tx| {
             tx.execute(
@@ -386,15 +386,12 @@ impl LocalEngine {
                 )));
             }
         }
-        let network = match o.network.as_str() {
-            "" | "none" => "none",
-            "host" => "host",
-            other => {
-                return Err(Error::InvalidArg(format!(
-                    "network {other:?} is not supported yet: use --network none or host"
-                )))
-            }
-        };
+        let id = crate::ids::new_id();
+        let image_exposed: Vec<String> = ic["ExposedPorts"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let (network, networks, ports, expose) = self.resolve_network(o, &image_exposed, &id)?;
         let mut env = strings(&ic["Env"]);
         if !env.iter().any(|e| env_key(e) == "PATH") {
             env.insert(0, DEFAULT_PATH.to_string());
@@ -444,7 +441,6 @@ impl LocalEngine {
             .unwrap_or_default();
         let (new_volumes, volume_locks) =
             self.create_volumes_for(&mut mounts, &o.volumes_from, &image_volumes)?;
-        let id = crate::ids::new_id();
         let image_name = if img.id.starts_with(o.image.trim_start_matches("sha256:")) {
             img.names.first().cloned().unwrap_or_else(|| img.id.clone())
         } else {
@@ -480,7 +476,16 @@ impl LocalEngine {
             stop_signal,
             stop_timeout: o.stop_timeout.unwrap_or(10),
             ulimits: o.ulimits.clone(),
-            network: network.into(),
+            network,
+            networks,
+            ports,
+            expose,
+            publish_all: o.publish_all,
+            dns_servers: o.dns_servers.clone(),
+            dns_search: o.dns_search.clone(),
+            dns_options: o.dns_options.clone(),
+            add_hosts: o.add_hosts.clone(),
+            no_hosts: o.no_hosts,
             auto_remove: o.auto_remove,
             create_command: o.create_command.clone(),
             mounts,
@@ -562,42 +567,23 @@ impl LocalEngine {
         names.first().cloned().unwrap_or_else(|| typed.to_string())
     }
 
-    /// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container.
-    fn write_etc_files(&self, id: &str, c: &ContainerConfig) -> Result<Vec<BindMount>> {
-        let ud = self.userdata(id);
+    /// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container (after its
+    /// network is set up: they hold its addresses and DNS server).
+    fn write_etc_files(&self, rec: &ContainerRecord) -> Result<Vec<BindMount>> {
+        let c = &rec.config;
+        let ud = self.userdata(&rec.id);
         let mut binds = Vec::new();
         let hostname = ud.join("hostname");
         std::fs::write(&hostname, format!("{}\n", c.hostname)).ctx(|| "writing hostname".into())?;
         let hosts = ud.join("hosts");
-        let mut h = String::from("127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n");
-        if c.network == "host" {
-            h = std::fs::read_to_string("/etc/hosts").unwrap_or(h);
-        } else {
-            h.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
-        }
-        std::fs::write(&hosts, h).ctx(|| "writing hosts".into())?;
+        std::fs::write(&hosts, self.hosts_file(rec)).ctx(|| "writing hosts".into())?;
         let resolv = ud.join("resolv.conf");
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let r: String = if c.network == "host" {
-            host_resolv
-        } else {
-            host_resolv
-                .lines()
-                .filter(|l| {
-                    !(l.starts_with("nameserver")
-                        && l.split_whitespace()
-                            .nth(1)
-                            .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-                })
-                .map(|l| format!("{l}\n"))
-                .collect()
-        };
-        std::fs::write(&resolv, r).ctx(|| "writing resolv.conf".into())?;
-        for (src, dst) in [
-            (hostname, "/etc/hostname"),
-            (hosts, "/etc/hosts"),
-            (resolv, "/etc/resolv.conf"),
-        ] {
+        std::fs::write(&resolv, self.resolv_conf(rec)).ctx(|| "writing resolv.conf".into())?;
+        let mut files = vec![(hostname, "/etc/hostname"), (resolv, "/etc/resolv.conf")];
+        if !c.no_hosts {
+            files.push((hosts, "/etc/hosts"));
+        }
+        for (src, dst) in files {
             binds.push(BindMount {
                 source: src,
                 destination: dst.into(),
@@ -715,7 +701,8 @@ impl LocalEngine {
         } else {
             None
         };
-        let mut binds = self.write_etc_files(&rec.id, c)?;
+        let network = self.setup_network(rec)?;
+        let mut binds = self.write_etc_files(rec)?;
         binds.extend(self.user_entries(&rec.id, &rootfs, uid, gid)?);
         let user_mounts = self.setup_mounts(rec, &rootfs, uid, gid)?;
         let input = SpecInput {
@@ -735,11 +722,7 @@ impl LocalEngine {
             caps,
             privileged: c.privileged,
             rlimits,
-            network: if c.network == "host" {
-                NetMode::Host
-            } else {
-                NetMode::None
-            },
+            network,
             cgroups_path: format!("/berth/berth-{}", rec.id),
             binds,
             init,
@@ -841,6 +824,7 @@ impl LocalEngine {
         if let Err(e) = self.prepare_bundle(rec) {
             let _ = self.store.unmount_container(&rec.id);
             self.release_volumes(&rec.id);
+            self.teardown_network(&rec.id, &rec.config);
             return Err(e);
         }
         let (pid, mon, conn) = match self.spawn_monitor(rec, start, attach) {
@@ -851,6 +835,7 @@ impl LocalEngine {
                 }
                 let _ = self.store.unmount_container(&rec.id);
                 self.release_volumes(&rec.id);
+                self.teardown_network(&rec.id, &rec.config);
                 return Err(e);
             }
         };
@@ -947,6 +932,12 @@ impl LocalEngine {
         }
         let _ = self.store.unmount_container(id);
         self.release_volumes(id);
+        let rec = self.db().container(id).ok().flatten();
+        if let Some(rec) = rec {
+            for e in self.teardown_network(id, &rec.config) {
+                eprintln!("Error: tearing down the network of container {id}: {e}");
+            }
+        }
         let rundir = self.rundir(id);
         for f in [
             "attach",

@@ -49,6 +49,17 @@ CREATE TABLE IF NOT EXISTS containers (
 CREATE INDEX IF NOT EXISTS containers_by_image ON containers(image_id);
 ";
 
+/// Version 3: the addresses containers hold on networks.
+const SCHEMA_V3: &str = "
+CREATE TABLE IF NOT EXISTS network_ips (
+    network TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    container TEXT NOT NULL,
+    PRIMARY KEY (network, ip)
+);
+CREATE INDEX IF NOT EXISTS network_ips_by_container ON network_ips(container);
+";
+
 /// Version 2: volumes (their settings as JSON, see `volumes::Volume`).
 const SCHEMA_V2: &str = "
 CREATE TABLE IF NOT EXISTS volumes (
@@ -92,11 +103,13 @@ impl Db {
             tx.pragma_update(None, "user_version", 1)?;
             tx.commit()?;
         }
-        if version < 2 {
+        // Versions 2 (volumes) and 3 (addresses): idempotent statements, so another
+        // process migrating at the same time does no harm.
+        if version < 3 {
             let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-            // Another process may have migrated meanwhile: the statements are idempotent.
             tx.execute_batch(SCHEMA_V2)?;
-            tx.pragma_update(None, "user_version", 2)?;
+            tx.execute_batch(SCHEMA_V3)?;
+            tx.pragma_update(None, "user_version", 3)?;
             tx.commit()?;
         }
         Ok(())

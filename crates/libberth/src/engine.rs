@@ -162,11 +162,62 @@ pub trait Engine: Send + Sync {
     fn volume_exists(&self, name: &str) -> Result<bool>;
     fn volume_export(&self, name: &str, out: &mut dyn std::io::Write) -> Result<()>;
     fn volume_import(&self, name: &str, input: &mut dyn std::io::Read) -> Result<()>;
+    // networks
+    fn network_create(&self, opts: &crate::network::NetworkCreateOptions) -> Result<String>;
+    fn network_list(&self, filters: &[String]) -> Result<Vec<Value>>;
+    fn network_inspect(&self, key: &str) -> Result<Value>;
+    fn network_remove(&self, key: &str, force: bool, timeout: u32) -> Result<String>;
+    fn network_prune(&self, filters: &[String]) -> Result<Vec<String>>;
+    fn network_exists(&self, key: &str) -> Result<bool>;
+    fn network_connect(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+        ips: &[String],
+        mac: Option<&str>,
+    ) -> Result<()>;
+    fn network_disconnect(&self, network: &str, container: &str) -> Result<()>;
+    fn network_reload(&self, container: &str) -> Result<String>;
     // system
     fn info(&self) -> Result<Value>;
 }
 
 impl Engine for LocalEngine {
+    fn network_create(&self, opts: &crate::network::NetworkCreateOptions) -> Result<String> {
+        LocalEngine::network_create(self, opts).map(|n| n.name)
+    }
+    fn network_list(&self, filters: &[String]) -> Result<Vec<Value>> {
+        LocalEngine::network_list(self, filters)
+    }
+    fn network_inspect(&self, key: &str) -> Result<Value> {
+        LocalEngine::network_inspect(self, key)
+    }
+    fn network_remove(&self, key: &str, force: bool, timeout: u32) -> Result<String> {
+        LocalEngine::network_remove(self, key, force, timeout)
+    }
+    fn network_prune(&self, filters: &[String]) -> Result<Vec<String>> {
+        LocalEngine::network_prune(self, filters)
+    }
+    fn network_exists(&self, key: &str) -> Result<bool> {
+        LocalEngine::network_exists(self, key)
+    }
+    fn network_connect(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+        ips: &[String],
+        mac: Option<&str>,
+    ) -> Result<()> {
+        LocalEngine::network_connect(self, network, container, aliases, ips, mac)
+    }
+    fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
+        LocalEngine::network_disconnect(self, network, container)
+    }
+    fn network_reload(&self, container: &str) -> Result<String> {
+        LocalEngine::network_reload(self, container)
+    }
     fn volume_create(&self, opts: &crate::volumes::VolumeCreateOptions) -> Result<String> {
         LocalEngine::volume_create(self, opts)
     }

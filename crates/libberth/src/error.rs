@@ -18,6 +18,10 @@ pub enum Error {
     VolumeInUse(String, String),
     #[error("volume with name {0} already exists: volume already exists")]
     VolumeExists(String),
+    #[error("unable to find network with name or ID {0}: network not found")]
+    NoSuchNetwork(String),
+    #[error("{0:?} has associated containers with it. Use -f to forcibly delete containers and pods: network is being used")]
+    NetworkInUse(String, String),
     #[error("{0}")]
     InvalidArg(String),
     /// The container's command was not found (exit 127) or could not be run (exit 126).

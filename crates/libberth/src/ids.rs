@@ -298,6 +298,12 @@ pub fn random_name() -> String {
     format!("{a}_{b}")
 }
 
+/// The hex sha256 of `b`.
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
 /// Container names follow Podman: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();

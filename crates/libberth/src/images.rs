@@ -6,7 +6,6 @@ use crate::local::LocalEngine;
 use crate::types::{ImageRecord, ImageSummary};
 use rusqlite::params;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
@@ -29,9 +28,7 @@ pub struct RmiReport {
     pub errors: Vec<Error>,
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
-}
+use crate::ids::sha256_hex;
 
 /// The chain IDs of a stack of diff IDs, bottom to top.
 pub(crate) fn chain_ids(diff_ids: &[String]) -> Vec<String> {

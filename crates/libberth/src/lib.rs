@@ -20,6 +20,8 @@ pub mod login;
 pub mod logs;
 pub mod manifest;
 pub mod mounts;
+pub mod netns;
+pub mod network;
 pub mod pull;
 pub mod push;
 pub mod query;

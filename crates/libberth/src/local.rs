@@ -100,6 +100,8 @@ impl LocalEngine {
             self.cfg.runroot.to_string_lossy().into_owned(),
             "--storage-driver".into(),
             self.cfg.storage_driver.clone(),
+            "--network-config-dir".into(),
+            self.cfg.network_config_dir.to_string_lossy().into_owned(),
         ];
         if let Some(r) = &self.cfg.runtime {
             v.push("--runtime".into());

@@ -10,7 +10,6 @@ use crate::push::{registry_client, PushEvent};
 use berth_image::Reference;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -48,9 +47,7 @@ fn registry_err(e: berth_registry::RegistryError) -> Error {
     Error::Other(e.to_string())
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
-}
+use crate::ids::sha256_hex;
 
 fn index_bytes(index: &Value) -> Result<Vec<u8>> {
     serde_json::to_vec(index).map_err(|e| Error::Other(format!("encoding the index: {e}")))

@@ -136,7 +136,7 @@ impl LocalEngine {
                 .collect(),
             names: vec![rec.name.clone()],
             namespaces: BTreeMap::new(),
-            networks: Vec::new(),
+            networks: rec.config.networks.iter().map(|n| n.name.clone()).collect(),
             pid: if st == state::RUNNING || st == state::PAUSED {
                 rec.pid
             } else {
@@ -144,7 +144,7 @@ impl LocalEngine {
             },
             pod: String::new(),
             pod_name: String::new(),
-            ports: None,
+            ports: (!rec.config.ports.is_empty()).then(|| rec.config.ports.clone()),
             size: None,
             started_at: if rec.started_at.is_empty() {
                 -62135596800
@@ -318,13 +318,7 @@ impl LocalEngine {
                 .filter_map(|m| crate::mounts::inspect_mount(m, &self.mount_source(m)))
                 .collect::<Vec<_>>(),
             "Dependencies": [],
-            "NetworkSettings": {
-                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                "MacAddress": "", "Bridge": "", "SandboxID": "", "HairpinMode": false,
-                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-                "SandboxKey": "",
-            },
+            "NetworkSettings": self.network_settings(&rec, running),
             "Namespace": "",
             "IsInfra": false,
             "IsService": false,
@@ -362,16 +356,19 @@ impl LocalEngine {
                 "CgroupMode": "private",
                 "ContainerIDFile": "",
                 "LogConfig": {"Type": "k8s-file", "Config": null, "Path": ud.join("ctr.log"), "Tag": "", "Size": "0B"},
-                "NetworkMode": if c.network == "host" { "host" } else { "none" },
-                "PortBindings": {},
+                "NetworkMode": c.network,
+                "PortBindings": c.ports.iter().flat_map(|m| (0..m.range).map(move |i| (
+                    format!("{}/{}", m.container_port + i, m.protocol),
+                    json!([{"HostIp": m.host_ip, "HostPort": (m.host_port + i).to_string()}]),
+                ))).collect::<serde_json::Map<String, Value>>(),
                 "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
                 "AutoRemove": c.auto_remove,
                 "VolumeDriver": "",
                 "VolumesFrom": if c.volumes_from.is_empty() { Value::Null } else { json!(c.volumes_from) },
                 "CapAdd": c.cap_add,
                 "CapDrop": c.cap_drop,
-                "Dns": [], "DnsOptions": [], "DnsSearch": [],
-                "ExtraHosts": [],
+                "Dns": c.dns_servers, "DnsOptions": c.dns_options, "DnsSearch": c.dns_search,
+                "ExtraHosts": c.add_hosts,
                 "GroupAdd": [],
                 "IpcMode": "shareable",
                 "Cgroup": "",
@@ -380,7 +377,7 @@ impl LocalEngine {
                 "OomScoreAdj": 0,
                 "PidMode": "private",
                 "Privileged": c.privileged,
-                "PublishAllPorts": false,
+                "PublishAllPorts": c.publish_all,
                 "ReadonlyRootfs": c.read_only,
                 "SecurityOpt": [],
                 "Tmpfs": c.mounts.iter().filter(|m| m.kind == "tmpfs").map(|m| (

@@ -72,8 +72,24 @@ pub struct ContainerConfig {
     pub stop_signal: i32,
     pub stop_timeout: u32,
     pub ulimits: Vec<Ulimit>,
-    /// "none" or "host".
+    /// The network mode: "none", "host", "bridge" (the networks below), "container:ID"
+    /// or "ns:PATH".
     pub network: String,
+    /// The networks of a "bridge" container, in the order given (eth0, eth1, ...).
+    pub networks: Vec<NetAttach>,
+    /// `-p`, resolved (random host ports are chosen at start).
+    pub ports: Vec<PortMapping>,
+    /// `--expose` and the image's EXPOSE ("80/tcp").
+    pub expose: Vec<String>,
+    /// `-P`: publish every exposed port on a random host port.
+    pub publish_all: bool,
+    pub dns_servers: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host NAME:IP`.
+    pub add_hosts: Vec<String>,
+    /// `--no-hosts`: the image's /etc/hosts is left alone.
+    pub no_hosts: bool,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// The OCI runtime chosen at create time.
@@ -89,6 +105,27 @@ pub struct ContainerConfig {
     pub no_read_only_tmpfs: bool,
     /// `--volumes-from`, as given.
     pub volumes_from: Vec<String>,
+}
+
+/// A container's attachment to one network, as netavark takes it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct NetAttach {
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub static_ips: Vec<String>,
+    pub static_mac: String,
+    pub interface_name: String,
+}
+
+/// A published port, as netavark takes it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortMapping {
+    pub host_ip: String,
+    pub container_port: u16,
+    pub host_port: u16,
+    pub range: u16,
+    pub protocol: String,
 }
 
 /// A mount the user asked for.
@@ -145,7 +182,21 @@ pub struct CreateOptions {
     pub stop_signal: Option<i32>,
     pub stop_timeout: Option<u32>,
     pub ulimits: Vec<Ulimit>,
-    pub network: String,
+    /// `--network` values, as given (empty: the default, bridge).
+    pub networks: Vec<String>,
+    /// `--ip`, `--mac-address`, `--network-alias` (for the first network).
+    pub ip: Vec<String>,
+    pub mac_address: Option<String>,
+    pub network_aliases: Vec<String>,
+    /// `-p`, `-P`, `--expose`, as given.
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    pub expose: Vec<String>,
+    pub dns_servers: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub add_hosts: Vec<String>,
+    pub no_hosts: bool,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// `-v SRC:DST[:OPTS]`, as given.
@@ -212,7 +263,7 @@ pub struct PsEntry {
     #[serde(rename = "PodName")]
     pub pod_name: String,
     #[serde(rename = "Ports")]
-    pub ports: Option<Vec<String>>,
+    pub ports: Option<Vec<PortMapping>>,
     #[serde(rename = "Size")]
     pub size: Option<u64>,
     #[serde(rename = "StartedAt")]

@@ -74,6 +74,13 @@ impl Env {
         std::fs::create_dir_all(&base).unwrap();
         let dir = base.join(format!("env-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).unwrap();
+        // No network unless a test asks for one: bridges and subnets are the host's,
+        // shared by all tests, so network tests make their own (see `network`).
+        std::fs::write(
+            dir.join("containers.conf"),
+            "[containers]\nnetns = \"none\"\n",
+        )
+        .unwrap();
         Env {
             root: dir.join("root"),
             runroot: dir.join("run"),
@@ -99,6 +106,7 @@ impl Env {
             let _ = std::fs::write(&regs, "");
         }
         c.env("CONTAINERS_REGISTRIES_CONF", &regs);
+        c.env("CONTAINERS_CONF", self.dir.join("containers.conf"));
         c.env("REGISTRY_AUTH_FILE", self.dir.join("auth.json"));
         c.env(
             "BERTH_SHORT_NAME_ALIASES",
