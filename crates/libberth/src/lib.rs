@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod containers;
+pub mod copy;
 pub mod db;
 pub mod engine;
 pub mod error;
