@@ -120,7 +120,7 @@ pub enum ContainerCmd {
 #[derive(Args, Debug)]
 pub struct CpArgs {
     /// Chown copied files to the primary uid/gid of the destination container
-    #[arg(short, long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    #[arg(short, long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub archive: bool,
     /// Allow to overwrite directories with non-directories and vice versa
     #[arg(long)]

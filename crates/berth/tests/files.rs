@@ -91,7 +91,7 @@ fn cp_into_and_out_of_a_running_container() {
         "1000",
     ]);
     // In: a file into a directory, a directory, a directory's contents, a new file name.
-    env.ok(&["cp", &hs("f.txt"), "r:/tmp"]);
+    env.ok(&["cp", "-a", &hs("f.txt"), "r:/tmp"]);
     env.ok(&["container", "cp", &hs("d"), "r:/tmp"]);
     env.ok(&["cp", &format!("{}/.", hs("d")), "r:/tmp/dd"]);
     env.ok(&["cp", &hs("f.txt"), "r:tmp/renamed.txt"]);
