@@ -59,30 +59,7 @@ pub(crate) fn apply_stream<R: Read>(
     reader: R,
     split_dir: Option<&Path>,
 ) -> Result<Applied> {
-    let mut raw = BufReader::with_capacity(256 * 1024, reader);
-    let mut magic = [0u8; 6];
-    let mut n = 0;
-    while n < magic.len() {
-        match raw.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(StorageError::Stream(e)),
-        }
-    }
-    let head = &magic[..n];
-    let stream = Cursor::new(head.to_vec()).chain(raw);
-    let decoded: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(stream))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(ZstdFrames::new(stream))
-    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-        return Err(StorageError::UnsupportedCompression("xz"));
-    } else if head.starts_with(b"BZh") {
-        return Err(StorageError::UnsupportedCompression("bzip2"));
-    } else {
-        Box::new(stream)
-    };
+    let decoded = decompress(reader)?;
 
     let split = match split_dir {
         Some(d) => {
@@ -124,6 +101,64 @@ pub(crate) fn apply_stream<R: Read>(
     Ok(Applied { diff_id, size })
 }
 
+/// The tar inside `reader`, which may be plain, gzip or zstd (detected by magic number).
+pub(crate) fn decompress<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn Read + 'a>> {
+    let mut raw = BufReader::with_capacity(256 * 1024, reader);
+    let mut magic = [0u8; 6];
+    let mut n = 0;
+    while n < magic.len() {
+        match raw.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(StorageError::Stream(e)),
+        }
+    }
+    let head = &magic[..n];
+    let stream = Cursor::new(head.to_vec()).chain(raw);
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(stream))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(ZstdFrames::new(stream))
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        return Err(StorageError::UnsupportedCompression("xz"));
+    } else if head.starts_with(b"BZh") {
+        return Err(StorageError::UnsupportedCompression("bzip2"));
+    } else {
+        Box::new(stream)
+    })
+}
+
+/// How `cp` extracts into a live directory, unlike a layer: whiteout names are plain
+/// names, xattrs are dropped, and the tar's root entry does not touch the destination.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CopyRules {
+    /// Owner of every extracted entry instead of the tar's.
+    pub chown: Option<(u32, u32)>,
+    /// Allow a directory to replace a non-directory and the other way round.
+    pub overwrite: bool,
+}
+
+/// Extract the (already decompressed) tar `reader` into the directory `dest` under `rules`.
+pub(crate) fn extract_copy<R: Read>(dest: File, reader: R, rules: CopyRules) -> Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    let mut applier = Applier {
+        root: dest,
+        driver: Driver::Vfs,
+        extracted: HashSet::new(),
+        dir_times: Vec::new(),
+        buf: vec![0; 128 * 1024],
+        split: None,
+        copy: Some(rules),
+    };
+    for entry in archive.entries().map_err(StorageError::Stream)? {
+        let mut entry = entry.map_err(StorageError::Stream)?;
+        applier.entry(&mut entry)?;
+    }
+    applier.finish();
+    Ok(())
+}
+
 /// Header data of one entry, read before its contents.
 struct EntryMeta {
     uid: u32,
@@ -157,6 +192,8 @@ struct Applier {
     buf: Vec<u8>,
     /// The tar-split recorder and the stash directory for replaced contents.
     split: Option<(tarsplit::Shared, PathBuf)>,
+    /// Extracting for `cp`, not applying a layer.
+    copy: Option<CopyRules>,
 }
 
 impl Applier {
@@ -173,6 +210,7 @@ impl Applier {
             dir_times: Vec::new(),
             buf: vec![0; 128 * 1024],
             split,
+            copy: None,
         })
     }
 
@@ -188,9 +226,20 @@ impl Applier {
         if kind == EntryType::Regular && raw_path.ends_with(b"/") {
             kind = EntryType::Directory;
         }
-        let meta = read_meta(entry, &name)?;
+        let mut meta = read_meta(entry, &name)?;
+        if let Some(rules) = &self.copy {
+            if let Some((uid, gid)) = rules.chown {
+                meta.uid = uid;
+                meta.gid = gid;
+            }
+            meta.xattrs.clear();
+        }
 
         let Some((last, parents)) = comps.split_last() else {
+            if self.copy.is_some() {
+                // `cp` never changes the destination directory itself.
+                return Ok(());
+            }
             // The layer root itself ("./").
             if kind != EntryType::Directory {
                 return Err(refuse(&name, "the layer root must be a directory".into()));
@@ -206,18 +255,21 @@ impl Applier {
         };
 
         let last_bytes = last.as_bytes();
-        if last_bytes == OPAQUE_MARKER {
-            return self.opaque(parents, &name);
-        }
-        if last_bytes.starts_with(WHITEOUT_META_PREFIX) {
-            // Other aufs metadata (.wh..wh.plnk, .wh..wh.aufs): not content.
-            return Ok(());
-        }
-        if let Some(target) = last_bytes.strip_prefix(WHITEOUT_PREFIX) {
-            if target.is_empty() || target == b"." || target == b".." {
-                return Err(refuse(&name, "invalid whiteout name".into()));
+        // In a copy, whiteout names are plain names.
+        if self.copy.is_none() {
+            if last_bytes == OPAQUE_MARKER {
+                return self.opaque(parents, &name);
             }
-            return self.whiteout(parents, OsStr::from_bytes(target), &name);
+            if last_bytes.starts_with(WHITEOUT_META_PREFIX) {
+                // Other aufs metadata (.wh..wh.plnk, .wh..wh.aufs): not content.
+                return Ok(());
+            }
+            if let Some(target) = last_bytes.strip_prefix(WHITEOUT_PREFIX) {
+                if target.is_empty() || target == b"." || target == b".." {
+                    return Err(refuse(&name, "invalid whiteout name".into()));
+                }
+                return self.whiteout(parents, OsStr::from_bytes(target), &name);
+            }
         }
 
         let rel: PathBuf = comps.iter().collect();
@@ -306,8 +358,15 @@ impl Applier {
                     dev,
                 )
                 .map_err(|e| entry_err(&name, "creating device node", e.into()))?;
-                set_meta_at(p, last, false, &meta.meta())
-                    .map_err(|e| entry_err(&name, "setting metadata", e))?;
+                if self.copy.is_some() {
+                    // A live directory: the node may be swapped for a symlink under us, so
+                    // its metadata is set through a descriptor, never by name.
+                    set_node_meta(p, last, sflag, &meta.meta())
+                        .map_err(|e| entry_err(&name, "setting metadata", e))?;
+                } else {
+                    set_meta_at(p, last, false, &meta.meta())
+                        .map_err(|e| entry_err(&name, "setting metadata", e))?;
+                }
                 set_times_at(p, last, &meta.atime, &meta.mtime)
                     .map_err(|e| entry_err(&name, "setting times", e))?;
             }
@@ -378,6 +437,12 @@ impl Applier {
             Err(Errno::ENOENT) => Ok(false),
             Err(e) => Err(entry_err(name, "inspecting existing entry", e.into())),
             Ok(st) if want_dir && kind_of(&st) == SFlag::S_IFDIR => Ok(true),
+            Ok(st)
+                if self.copy.as_ref().is_some_and(|r| !r.overwrite)
+                    && (want_dir || kind_of(&st) == SFlag::S_IFDIR) =>
+            {
+                Err(refuse(name, overwrite_reason(want_dir)))
+            }
             Ok(st) => {
                 if !self.keep_recorded(dir, last, rel, kind_of(&st) == SFlag::S_IFDIR, name)? {
                     fsutil::remove_at(dir, last)
@@ -554,6 +619,38 @@ impl Applier {
             }
         }
     }
+}
+
+/// Why `cp` without `--overwrite` refuses to replace an entry.
+pub(crate) fn overwrite_reason(new_is_dir: bool) -> String {
+    if new_is_dir {
+        "cannot overwrite a non-directory with a directory (use --overwrite)".into()
+    } else {
+        "cannot overwrite a directory with a non-directory (use --overwrite)".into()
+    }
+}
+
+/// Owner and mode of the device node or fifo `name` in `dir`, through an `O_PATH` descriptor.
+fn set_node_meta(dir: RawFd, name: &OsStr, kind: SFlag, m: &Meta<'_>) -> io::Result<()> {
+    let f = open_at(dir, name, OFlag::O_PATH | OFlag::O_NOFOLLOW, Mode::empty())?;
+    let st = stat::fstat(f.as_raw_fd())?;
+    if kind_of(&st) != kind {
+        return Err(io::Error::other(
+            "the new node was replaced while being created",
+        ));
+    }
+    unistd::fchownat(
+        Some(f.as_raw_fd()),
+        "",
+        Some(unistd::Uid::from_raw(m.uid)),
+        Some(unistd::Gid::from_raw(m.gid)),
+        AtFlags::AT_EMPTY_PATH,
+    )?;
+    // The magic link names exactly the node the descriptor holds.
+    std::fs::set_permissions(
+        format!("/proc/self/fd/{}", f.as_raw_fd()),
+        std::os::unix::fs::PermissionsExt::from_mode(m.mode & 0o7777),
+    )
 }
 
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<EntryMeta> {

@@ -24,6 +24,8 @@
 //! ```
 
 mod apply;
+mod changes;
+pub mod copy;
 mod diff;
 mod digest;
 mod fsutil;
@@ -39,6 +41,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use changes::{Change, ChangeKind};
 pub use digest::chain_id;
 pub use tarsplit::LayerTar;
 
@@ -128,6 +131,9 @@ pub enum StorageError {
     /// An entry the applier refuses to write (escapes, unsafe links, bad types).
     #[error("layer entry {entry:?} refused: {reason}")]
     UnsafeEntry { entry: String, reason: String },
+    /// A tar entry `cp` refuses to write into a container.
+    #[error("refusing to copy tar entry {entry:?}: {reason}")]
+    CopyRefused { entry: String, reason: String },
     #[error("layer entry {entry:?}: {op}: {err}")]
     Entry {
         entry: String,
@@ -810,6 +816,47 @@ impl LayerStore {
         }
         let file = self.image_mount_count_file(top);
         fs::write(&file, count.to_string()).map_err(io_err("writing", &file))
+    }
+
+    /// An unnamed temporary file on the storage file system, gone when closed.
+    pub fn temp_file(&self) -> Result<fs::File> {
+        let dir = self.tmp_dir();
+        copy::temp_file(&dir).map_err(io_err("creating a temporary file in", &dir))
+    }
+
+    /// What a container changed in its image's file system, in walk order (see `diff`).
+    pub fn container_changes(&self, container_id: &str) -> Result<Vec<Change>> {
+        self.check_container_id(container_id)?;
+        let chain = self.container_chain(container_id)?;
+        let upper = self.container_upper_dir(container_id);
+        match self.driver {
+            Driver::Overlay => {
+                let lowers: Vec<PathBuf> =
+                    chain.iter().rev().map(|c| self.layer_diff_dir(c)).collect();
+                changes::overlay_changes(&upper, &lowers)
+            }
+            Driver::Vfs => {
+                let old = chain.last().map(|c| self.layer_diff_dir(c));
+                changes::tree_changes(&upper, old.as_deref())
+            }
+        }
+        .map_err(io_err("comparing the file system of container", &upper))
+    }
+
+    /// What a layer changed in the layers below it.
+    pub fn layer_changes(&self, chain_id: &str) -> Result<Vec<Change>> {
+        let dir = self.layer_diff_dir(chain_id);
+        let mut below = Vec::new();
+        let mut cur = self.layer_parent(chain_id)?;
+        while let Some(p) = cur {
+            below.push(self.layer_diff_dir(&p));
+            cur = self.layer_parent(&p)?;
+        }
+        match self.driver {
+            Driver::Overlay => changes::overlay_changes(&dir, &below),
+            Driver::Vfs => changes::tree_changes(&dir, below.first().map(PathBuf::as_path)),
+        }
+        .map_err(io_err("comparing layer", &dir))
     }
 
     /// The container's root file system path (no mount): overlay `merged`, vfs `diff`.

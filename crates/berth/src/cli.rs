@@ -51,6 +51,8 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Display the configuration of object denoted by ID
     Inspect(InspectArgs),
+    /// Display the changes to the object's file system
+    Diff(DiffArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerGroup),
@@ -124,6 +126,8 @@ pub enum ContainerCmd {
     Export(ExportArgs),
     /// Create new image based on the changed container
     Commit(CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
 }
 
 #[derive(Args, Debug)]
@@ -160,6 +164,29 @@ pub struct CommitArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Chown copied files to the primary uid/gid of the destination container
+    #[arg(short, long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub archive: bool,
+    /// Allow to overwrite directories with non-directories and vice versa
+    #[arg(long)]
+    pub overwrite: bool,
+    /// [CONTAINER:]SRC_PATH
+    pub src: String,
+    /// [CONTAINER:]DEST_PATH
+    pub dest: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Change the output format (json)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Container or image
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
 pub struct MountArgs {
     /// Print the mounted containers as JSON
     #[arg(long)]
@@ -185,6 +212,8 @@ pub enum ContainerGroup {
     Ps(PsArgs),
     /// Display the configuration of a container
     Inspect(InspectArgs),
+    /// Inspect changes to the container's file systems
+    Diff(DiffArgs),
     /// Check if a container exists in local storage
     Exists(OneName),
     /// Remove all non running containers
@@ -223,6 +252,8 @@ pub enum ImageGroup {
     Images(ImagesArgs),
     /// Display the configuration of an image
     Inspect(InspectArgs),
+    /// Inspect changes to the image's file systems
+    Diff(DiffArgs),
     /// Remove one or more images from local storage
     Rm(RmiArgs),
     /// Check if an image exists in local storage

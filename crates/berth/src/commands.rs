@@ -5,6 +5,7 @@ use crate::cli::*;
 use crate::format::{json_indent, print_each, print_rows};
 use crate::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
+use libberth::copy::DiffKind;
 use libberth::types::{CreateOptions, ExecOptions, LogOptions, PsEntry, PsOptions, Ulimit};
 use libberth::{Config, Engine, LocalEngine};
 use serde_json::{json, Value};
@@ -76,6 +77,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Images(a) => images(e, a),
         Command::Rmi(a) => rmi(e, a),
         Command::Inspect(a) => inspect(e, a, "all"),
+        Command::Diff(a) => crate::cp::diff(e, &a, DiffKind::Any),
+        Command::Container(ContainerGroup::Diff(a)) => crate::cp::diff(e, &a, DiffKind::Container),
+        Command::Image(ImageGroup::Diff(a)) => crate::cp::diff(e, &a, DiffKind::Image),
         Command::Container(ContainerGroup::Shared(c)) => container_cmd(e, c),
         Command::Container(ContainerGroup::Ps(a)) => ps(e, a),
         Command::Container(ContainerGroup::Inspect(a)) => inspect(e, a, "container"),
@@ -320,6 +324,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             Ok(0)
         }
         ContainerCmd::Commit(a) => commit(e, a),
+        ContainerCmd::Cp(a) => crate::cp::cp(e, &a),
         ContainerCmd::Init(a) => {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, false, |n| {

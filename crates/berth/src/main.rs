@@ -3,6 +3,7 @@
 mod attach;
 mod cli;
 mod commands;
+mod cp;
 mod format;
 
 use clap::Parser;

@@ -130,6 +130,23 @@ pub trait Engine: Send + Sync {
     fn mounted_containers(&self) -> Result<Vec<(String, std::path::PathBuf)>>;
     fn container_unmount(&self, key: &str) -> Result<String>;
     fn container_export(&self, key: &str, out: &mut dyn std::io::Write) -> Result<()>;
+    // cp and diff (see the `copy` module)
+    fn container_copy_stat(&self, key: &str, path: &str) -> Result<Option<crate::copy::CopyStat>>;
+    fn container_copy_out(
+        &self,
+        key: &str,
+        path: &str,
+        top: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<()>;
+    fn container_copy_in(
+        &self,
+        key: &str,
+        dir: &str,
+        tar: &mut dyn std::io::Read,
+        opts: &crate::copy::CopyInOptions,
+    ) -> Result<()>;
+    fn diff(&self, key: &str, kind: crate::copy::DiffKind) -> Result<Vec<berth_storage::Change>>;
     // registries
     fn short_name_choice(
         &self,
@@ -256,6 +273,30 @@ impl Engine for LocalEngine {
     }
     fn container_export(&self, key: &str, out: &mut dyn std::io::Write) -> Result<()> {
         LocalEngine::container_export(self, key, out)
+    }
+    fn container_copy_stat(&self, key: &str, path: &str) -> Result<Option<crate::copy::CopyStat>> {
+        LocalEngine::container_copy_stat(self, key, path)
+    }
+    fn container_copy_out(
+        &self,
+        key: &str,
+        path: &str,
+        top: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<()> {
+        LocalEngine::container_copy_out(self, key, path, top, out)
+    }
+    fn container_copy_in(
+        &self,
+        key: &str,
+        dir: &str,
+        tar: &mut dyn std::io::Read,
+        opts: &crate::copy::CopyInOptions,
+    ) -> Result<()> {
+        LocalEngine::container_copy_in(self, key, dir, tar, opts)
+    }
+    fn diff(&self, key: &str, kind: crate::copy::DiffKind) -> Result<Vec<berth_storage::Change>> {
+        LocalEngine::diff(self, key, kind)
     }
     fn short_name_choice(
         &self,

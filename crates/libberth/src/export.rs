@@ -7,7 +7,7 @@ use crate::types::state;
 use std::io::Write;
 use std::path::PathBuf;
 
-fn is_mounted(path: &std::path::Path) -> bool {
+pub(crate) fn is_mounted(path: &std::path::Path) -> bool {
     let p = path.to_string_lossy();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()

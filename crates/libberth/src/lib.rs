@@ -5,6 +5,7 @@
 pub mod commit;
 pub mod config;
 pub mod containers;
+pub mod copy;
 pub mod db;
 pub mod engine;
 pub mod error;
