@@ -47,6 +47,10 @@ pub struct MonitorConfig {
     /// Wait for one attach client before running the runtime, so that no output is missed.
     pub wait_attach: bool,
     pub exit_command: Vec<String>,
+    /// Published host ports, ("tcp" or "udp", "ADDR:PORT"): the monitor holds them bound
+    /// while the container lives, so no other program takes them (as conmon does).
+    #[serde(default)]
+    pub host_ports: Vec<(String, String)>,
 }
 
 /// Messages on the sync pipe, monitor -> the process that spawned it.
@@ -218,7 +222,34 @@ struct Client {
     buf: Vec<u8>,
 }
 
+/// Binds the published host ports (kept open by the caller; close-on-exec, so the
+/// runtime and the container never see them).
+fn bind_ports(ports: &[(String, String)]) -> Result<Vec<OwnedFd>, String> {
+    let mut held = Vec::new();
+    for (proto, addr) in ports {
+        let r = match proto.as_str() {
+            "udp" => std::net::UdpSocket::bind(addr).map(OwnedFd::from),
+            _ => std::net::TcpListener::bind(addr).map(OwnedFd::from),
+        };
+        let fd = r.map_err(|e| {
+            let why = e.to_string();
+            let why = why
+                .split(" (os error")
+                .next()
+                .unwrap_or_default()
+                .to_lowercase();
+            format!(
+                "cannot listen on the {} port: listen {proto} {addr}: bind: {why}",
+                proto.to_uppercase()
+            )
+        })?;
+        held.push(fd);
+    }
+    Ok(held)
+}
+
 fn run(cfg: &MonitorConfig, sync: &mut File) -> Result<(), String> {
+    let _ports = bind_ports(&cfg.host_ports)?;
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes a plain integer argument.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     std::env::set_current_dir(&cfg.run_dir)

@@ -509,3 +509,22 @@ fn image_mounts() {
         assert!(env.mounts().is_empty(), "{driver}: {:?}", env.mounts());
     }
 }
+
+#[test]
+fn cp_reaches_the_volumes_of_a_stopped_container() {
+    let env = Env::new();
+    env.busybox();
+    env.ok(&["create", "--name", "c", "-v", "vol:/data", BUSYBOX, "true"]);
+    let f = env.dir.join("in.txt");
+    std::fs::write(&f, "into the volume\n").unwrap();
+    env.ok(&["cp", f.to_str().unwrap(), "c:/data/in.txt"]);
+    let path = volume_path(&env, "vol");
+    assert_eq!(
+        std::fs::read_to_string(format!("{path}/in.txt")).unwrap(),
+        "into the volume\n"
+    );
+    let out = env.dir.join("out.txt");
+    env.ok(&["cp", "c:/data/in.txt", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "into the volume\n");
+    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+}

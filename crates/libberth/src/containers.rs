@@ -768,6 +768,27 @@ impl LocalEngine {
             start,
             wait_attach: attach,
             exit_command,
+            host_ports: rec
+                .config
+                .ports
+                .iter()
+                .filter(|m| matches!(m.protocol.as_str(), "tcp" | "udp"))
+                .flat_map(|m| {
+                    let ip = if m.host_ip.is_empty() {
+                        "0.0.0.0"
+                    } else {
+                        m.host_ip.as_str()
+                    };
+                    (0..m.range).map(move |i| {
+                        let addr = if ip.contains(':') {
+                            format!("[{ip}]:{}", m.host_port + i)
+                        } else {
+                            format!("{ip}:{}", m.host_port + i)
+                        };
+                        (m.protocol.clone(), addr)
+                    })
+                })
+                .collect(),
         };
         let cfg_path = rundir.join("monitor.json");
         std::fs::write(&cfg_path, serde_json::to_vec(&mc).unwrap_or_default())
@@ -784,6 +805,9 @@ impl LocalEngine {
                     );
                 }
                 SyncMsg::Pid { pid, monitor } => return Ok((pid, monitor, conn)),
+                SyncMsg::Error(e) if e.starts_with("cannot listen on the") => {
+                    return Err(Error::Other(e))
+                }
                 SyncMsg::Error(e) => {
                     return Err(Error::Other(format!(
                         "{}: {} {} failed: {e}",

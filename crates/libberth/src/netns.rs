@@ -572,6 +572,13 @@ impl LocalEngine {
         if !rec.config.dns_servers.is_empty() {
             opts["dns_servers"] = json!(rec.config.dns_servers);
         }
+        // netavark changes the host's firewall chains without a lock of its own: one
+        // netavark at a time, machine-wide (the lock is on its binary, which every berth
+        // shares whatever its storage).
+        let lock =
+            std::fs::File::open(&netavark).ctx(|| format!("opening {}", netavark.display()))?;
+        lock.lock()
+            .ctx(|| format!("locking {}", netavark.display()))?;
         let config_dir = self.cfg.runroot.join("networks");
         std::fs::create_dir_all(&config_dir)
             .ctx(|| format!("creating {}", config_dir.display()))?;
