@@ -175,7 +175,7 @@ fn published_ports_are_reachable_on_loopback() {
     let env = Env::new();
     env.busybox();
     let net_net = network(&env, &[]);
-    let (net, prefix) = (net_net.name.clone(), net_net.prefix.clone());
+    let net = net_net.name.clone();
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
     env.ok(&[
@@ -335,7 +335,7 @@ fn network_modes() {
     );
     // --internal: no route out. --disable-dns: no name server of the network.
     let internal_net = network(&env, &["--internal"]);
-    let (internal, iprefix) = (internal_net.name.clone(), internal_net.prefix.clone());
+    let internal = internal_net.name.clone();
     let routes = env.ok(&[
         "run",
         "--rm",
