@@ -8,7 +8,8 @@
 # (never /var/lib/berth or the real Podman storage), removed on exit even on failure.
 # Environment: RUNS (minimum hyperfine runs for quick scenarios, default 20), RM_RUNS
 # (runs of the rm-100 scenario, default 5), BIG (containers for the large ps, default
-# 1000), BERTH_BIN (binary to measure; default: cargo build --release, target/release/berth).
+# 1000), BERTH_BIN (binary to measure; default: cargo build --release, target/release/berth),
+# ONLY (space-separated scenarios to run: run exec ps rm pull net; default all).
 # --no-record prints the result table without touching docs/PERFORMANCE.md.
 # The engine command prefixes ($berth, $podman, $runc, $pod_ulimits) are meant to split.
 # shellcheck disable=SC2086,SC2016
@@ -120,6 +121,9 @@ for name, args in (("run-same", ["true"]), ("exec-same", ["sleep", "1000000"])):
 EOF2
 $berth rm -f "$cid" >/dev/null
 
+# want SCENARIO: whether ONLY (if set) asks for it.
+want() { [[ -z ${ONLY:-} || " $ONLY " == *" $1 "* ]]; }
+
 # hf NAME HYPERFINE-ARGS...: one hyperfine run, results in $W/NAME.json.
 hf() {
     local name=$1
@@ -143,14 +147,15 @@ rss_kib() {
 : >"$W/values.tsv" # NAME<TAB>ENGINE<TAB>KiB, for the memory scenarios
 
 # ---- 1. run --rm --network none IMG true ---------------------------------------------
-hf run --warmup 3 --min-runs "$runs" \
+want run && hf run --warmup 3 --min-runs "$runs" \
     -n berth "$berth run --rm --network none $img true" \
     -n podman "$podman run --rm --network none $pod_ulimits $img true" \
     -n runc "$runc run -b $W/runc/run bench-run" \
     -n runc-same "$runc run -b $W/runc/run-same bench-run-same"
 
 # ---- 2. exec CTR true, and 5. the monitor's memory -----------------------------------
-$berth run -d --name bench-exec "$img" sleep 1000000 >/dev/null
+if want exec; then
+$berth run -d --name bench-exec --network none "$img" sleep 1000000 >/dev/null
 $podman run -d --name bench-exec --network none $pod_ulimits "$img" sleep 1000000 >/dev/null
 $runc run -d -b "$W/runc/exec" bench-exec </dev/null >/dev/null 2>&1
 $runc run -d -b "$W/runc/exec-same" bench-exec-same </dev/null >/dev/null 2>&1
@@ -162,7 +167,7 @@ hf exec --warmup 3 --min-runs "$runs" \
 
 say "scenario: monitor RSS (3 running containers each)"
 for i in 1 2 3; do
-    $berth run -d --name "bench-mon$i" "$img" sleep 1000000 >/dev/null
+    $berth run -d --name "bench-mon$i" --network none "$img" sleep 1000000 >/dev/null
     $podman run -d --name "bench-mon$i" --network none $pod_ulimits "$img" sleep 1000000 >/dev/null
 done
 sleep 1
@@ -176,11 +181,13 @@ $berth rm -f -t 0 bench-exec bench-mon1 bench-mon2 bench-mon3 >/dev/null
 $podman rm -f -t 0 bench-exec bench-mon1 bench-mon2 bench-mon3 >/dev/null
 $runc delete -f bench-exec
 $runc delete -f bench-exec-same
+fi
 
 # ---- 3. ps -a with 100 containers, and 6. the CLI's peak memory -----------------------
+if want ps; then
 say "creating 100 containers in berth and in podman"
 for i in $(seq 100); do
-    $berth create "$img" true >/dev/null
+    $berth create --network none "$img" true >/dev/null
     $podman create --network none $pod_ulimits "$img" true >/dev/null
 done
 hf ps100 --warmup 3 --min-runs "$runs" \
@@ -196,24 +203,40 @@ for i in 1 2 3 4 5; do
 done
 
 say "creating $((big - 100)) more berth containers"
-for i in $(seq $((big - 100))); do $berth create "$img" true >/dev/null; done
+for i in $(seq $((big - 100))); do $berth create --network none "$img" true >/dev/null; done
 hf psbig --warmup 3 --min-runs "$runs" -n berth "$berth ps -a"
 
 $berth rm -a >/dev/null
 $podman rm -a >/dev/null
+fi
 
 # ---- 4. rm of 100 created containers in one command -----------------------------------
+if want rm; then
 for e in berth podman; do
-    extra=""
+    extra="--network none"
     [[ $e == podman ]] && extra="--network none $pod_ulimits"
+    true
     printf '#!/bin/sh\nfor i in $(seq 100); do %s create %s %s true >/dev/null || exit 1; done\n' \
         "${!e}" "$extra" "$img" >"$W/create100-$e.sh"
 done
 hf rm100 --runs "$rm_runs" \
     --prepare "sh $W/create100-berth.sh" -n berth "$berth rm -a" \
     --prepare "sh $W/create100-podman.sh" -n podman "$podman rm -a"
+fi
+
+# ---- 8. the bridge network's cost: run --rm with a bridge network and with none --------
+# Each engine on its default bridge network (berth: berth0, 10.90.0.0/16; Podman:
+# podman0, 10.88.0.0/16); the added cost is bridge minus none, in the same run.
+if want net; then
+hf net --warmup 3 --min-runs "$runs" \
+    -n berth-none "$berth run --rm --network none $img true" \
+    -n berth-bridge "$berth run --rm --network bridge $img true" \
+    -n podman-none "$podman run --rm --network none $pod_ulimits $img true" \
+    -n podman-bridge "$podman run --rm --network bridge $pod_ulimits $img true"
+fi
 
 # ---- 7. pull of a 5-layer ~150 MB image from a local registry ---------------------------
+if want pull; then
 # Layer 1 is the busybox rootfs; layers 2-5 each hold 36 MB of random bytes (which gzip
 # cannot shrink), so the pull moves ~145 MB. A second image shares layers 1-4 and adds a
 # new fifth: re-pulling it must move only that one.
@@ -270,6 +293,7 @@ hf repull --runs "$rm_runs" \
     --prepare "sh -c '$podman rmi -f $reg/big2:1 >/dev/null 2>&1; $podman pull -q --tls-verify=false $reg/big:1 >/dev/null'" \
     -n podman "$podman pull -q --tls-verify=false $reg/big2:1"
 kill "$registry_pid"
+fi
 
 # ---- the report ------------------------------------------------------------------------
 say "writing the report"
@@ -279,12 +303,16 @@ python3 - "$W" "$notes" "$versions" "$runs" "$rm_runs" "$big" >"$W/report.md" <<
 import json, statistics, sys, time
 w, notes, versions, runs, rm_runs, big = sys.argv[1:]
 
+import os
+
 def medians(name):
+    if not os.path.exists(f"{w}/{name}.json"):
+        return None
     with open(f"{w}/{name}.json") as f:
         return {r["command"]: r["median"] for r in json.load(f)["results"]}
 
 values = {}
-with open(f"{w}/values.tsv") as f:
+with open(f"{w}/values.tsv") as f:  # may be empty (ONLY)
     for line in f:
         kind, engine, kib = line.split()
         values.setdefault((kind, engine), []).append(int(kib))
@@ -302,25 +330,31 @@ def row(scenario, unit, b, p, rs, rd, target, ok):
     rows.append(f"| {scenario} | {unit(b)} | {unit(p)} | {unit(rs)} | {unit(rd)} | {ratio(b, p)} | {ratio(b, rs)} | {ratio(b, rd)} | {target} | {'–' if ok is None else 'yes' if ok else 'no'} |")
 
 m = medians("run")
-row("`run --rm --network none IMG true`", ms, m["berth"], m["podman"], m["runc-same"], m["runc"],
+if m: row("`run --rm --network none IMG true`", ms, m["berth"], m["podman"], m["runc-same"], m["runc"],
     "≤ 1.5x runc (same spec)", m["berth"] <= 1.5 * m["runc-same"])
 m = medians("exec")
-row("`exec CTR true` (runc: `runc exec`)", ms, m["berth"], m["podman"], m["runc-same"], m["runc"],
+if m: row("`exec CTR true` (runc: `runc exec`)", ms, m["berth"], m["podman"], m["runc-same"], m["runc"],
     "≤ 1.5x runc (same spec)", m["berth"] <= 1.5 * m["runc-same"])
 m = medians("ps100")
-row("`ps -a`, 100 containers", ms, m["berth"], m["podman"], None, None, "–", None)
+if m: row("`ps -a`, 100 containers", ms, m["berth"], m["podman"], None, None, "–", None)
 m = medians("psbig")
-row(f"`ps -a`, {big} containers (berth only)", ms, m["berth"], None, None, None, "< 50 ms", m["berth"] < 0.050)
+if m: row(f"`ps -a`, {big} containers (berth only)", ms, m["berth"], None, None, None, "< 50 ms", m["berth"] < 0.050)
 m = medians("rm100")
-row("`rm -a` of 100 created containers", sec, m["berth"], m["podman"], None, None, "< 0.3 s", m["berth"] < 0.3)
+if m: row("`rm -a` of 100 created containers", sec, m["berth"], m["podman"], None, None, "< 0.3 s", m["berth"] < 0.3)
 m = medians("pull")
-row("`pull` of a 5-layer ~145 MB image, cold (local registry)", sec, m["berth"], m["podman"], None, None, "≥ 1.5x faster than podman", m["berth"] * 1.5 <= m["podman"])
+if m: row("`pull` of a 5-layer ~145 MB image, cold (local registry)", sec, m["berth"], m["podman"], None, None, "≥ 1.5x faster than podman", m["berth"] * 1.5 <= m["podman"])
 m = medians("repull")
-row("`pull` of an image sharing 4 of its 5 layers", sec, m["berth"], m["podman"], None, None, "moves only the new layer", None)
+if m: row("`pull` of an image sharing 4 of its 5 layers", sec, m["berth"], m["podman"], None, None, "moves only the new layer", None)
 b, p = mem("monitor", "berth"), mem("monitor", "podman")
-row("monitor RSS per running container (podman: conmon)", mib, b, p, None, None, "≤ 1.9 MiB (aim 1)", b <= 1.9 * 1024)
+if b: row("monitor RSS per running container (podman: conmon)", mib, b, p, None, None, "≤ 1.9 MiB (aim 1)", b <= 1.9 * 1024)
 b, p = mem("cli", "berth"), mem("cli", "podman")
-row("CLI peak RSS, `ps -a` with 100 containers", mib, b, p, None, None, "< 10 MiB", b < 10 * 1024)
+if b: row("CLI peak RSS, `ps -a` with 100 containers", mib, b, p, None, None, "< 10 MiB", b < 10 * 1024)
+
+m = medians("net")
+if m:
+    bo, po = m["berth-bridge"] - m["berth-none"], m["podman-bridge"] - m["podman-none"]
+    row("`run --rm` bridge network (berth: none)", ms, m["berth-bridge"], m["podman-bridge"], None, m["berth-none"], "–", None)
+    row("bridge network's added cost (bridge − none)", ms, bo, po, None, None, "≤ 0.5x podman's", bo <= 0.5 * po)
 
 print(f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 print()
