@@ -580,3 +580,97 @@ fn the_default_network_and_bridge_mode() {
         host_leftovers(&env, &net_net)
     );
 }
+
+#[test]
+fn static_addresses_udp_ports_and_recovery_after_a_kill() {
+    let env = Env::new();
+    env.busybox();
+    let net = network(&env, &[]);
+    let ip = format!("{}.77", net.prefix);
+    // --ip and --mac-address, and the NAME:ip=...,mac=... form.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s",
+        "--network",
+        &net.name,
+        "--ip",
+        &ip,
+        "--mac-address",
+        "02:42:ac:11:00:77",
+        "-p",
+        "127.0.0.1::5353/udp",
+        BUSYBOX,
+        "sleep",
+        "100",
+    ]);
+    let out = env.ok(&["exec", "s", "ip", "-o", "addr", "show", "eth0"]);
+    assert!(out.contains(&format!("{ip}/24")), "{out}");
+    let out = env.ok(&["exec", "s", "cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(out, "02:42:ac:11:00:77\n");
+    let spec = format!("{}:ip={}.78,mac=02:42:ac:11:00:78", net.name, net.prefix);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &spec,
+        BUSYBOX,
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out, "02:42:ac:11:00:78\n");
+    // The address is taken while s runs.
+    let err = env.fails(
+        125,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &net.name,
+            "--ip",
+            &ip,
+            BUSYBOX,
+            "true",
+        ],
+    );
+    assert!(err.contains("already allocated"), "{err}");
+    // The UDP port is forwarded (busybox's nc has no UDP to send through it).
+    let port = env.ok(&["port", "s", "5353/udp"]);
+    let port = port.trim().rsplit(':').next().unwrap().to_string();
+    let rules = std::process::Command::new("iptables-save")
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(
+        rules.lines().any(|l| l.contains("-p udp")
+            && l.contains(&format!("--dport {port} "))
+            && l.contains(&format!("{ip}:5353"))),
+        "no udp forward for {port}"
+    );
+    // The monitor and the container are killed (as by a crash): rm -f still removes
+    // every trace of the network.
+    let mon: i32 = env
+        .ok(&["inspect", "--format", "{{.State.ConmonPid}}", "s"])
+        .trim()
+        .parse()
+        .unwrap();
+    let pid: i32 = env
+        .ok(&["inspect", "--format", "{{.State.Pid}}", "s"])
+        .trim()
+        .parse()
+        .unwrap();
+    for p in [mon, pid] {
+        let _ = std::process::Command::new("kill")
+            .arg("-9")
+            .arg(p.to_string())
+            .status();
+    }
+    env.ok(&["rm", "-f", "-t", "0", "s"]);
+    env.ok(&["network", "rm", &net.name]);
+    assert!(
+        host_leftovers(&env, &net).is_empty(),
+        "{:?}",
+        host_leftovers(&env, &net)
+    );
+}

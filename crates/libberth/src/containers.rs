@@ -666,6 +666,25 @@ impl LocalEngine {
 
     /// Mounts the root file system and writes the runtime bundle (config.json).
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<()> {
+        if rec.config.network != "bridge" {
+            return self.prepare_bundle_with(rec, || self.setup_network(rec));
+        }
+        // netavark's set-up runs beside the root file system's mount and the checks (a
+        // failure before it is needed leaves it to finish; the caller tears it down).
+        std::thread::scope(|s| {
+            let net = s.spawn(|| self.setup_network(rec));
+            self.prepare_bundle_with(rec, move || {
+                net.join()
+                    .unwrap_or_else(|_| Err(Error::Other("network set-up panicked".into())))
+            })
+        })
+    }
+
+    fn prepare_bundle_with(
+        &self,
+        rec: &ContainerRecord,
+        network: impl FnOnce() -> Result<berth_oci::spec::NetMode>,
+    ) -> Result<()> {
         let c = &rec.config;
         let rootfs = self.store.mount_container(&rec.id)?;
         let runtime = self.runtime()?;
@@ -701,7 +720,7 @@ impl LocalEngine {
         } else {
             None
         };
-        let network = self.setup_network(rec)?;
+        let network = network()?;
         let mut binds = self.write_etc_files(rec)?;
         binds.extend(self.user_entries(&rec.id, &rootfs, uid, gid)?);
         let user_mounts = self.setup_mounts(rec, &rootfs, uid, gid)?;
@@ -949,19 +968,27 @@ impl LocalEngine {
     /// Forgets the runtime's copy of a container and unmounts it. Errors are ignored:
     /// each step is idempotent and cleanup must go on.
     fn cleanup_runtime(&self, id: &str) {
-        if let Ok(rt) = self.runtime() {
-            if rt.root.join(id).exists() && !rt.remove_stopped(id) {
-                let _ = rt.delete(id, true);
-            }
-        }
-        let _ = self.store.unmount_container(id);
-        self.release_volumes(id);
         let rec = self.db().container(id).ok().flatten();
-        if let Some(rec) = rec {
-            for e in self.teardown_network(id, &rec.config) {
-                eprintln!("Error: tearing down the network of container {id}: {e}");
+        std::thread::scope(|s| {
+            // The network's teardown (netavark: links, firewall rules) is the slow part:
+            // it runs beside the runtime's and the storage's.
+            let net = rec
+                .as_ref()
+                .filter(|_| self.net_state(id).is_some())
+                .map(|r| s.spawn(move || self.teardown_network(id, &r.config)));
+            if let Ok(rt) = self.runtime() {
+                if rt.root.join(id).exists() && !rt.remove_stopped(id) {
+                    let _ = rt.delete(id, true);
+                }
             }
-        }
+            let _ = self.store.unmount_container(id);
+            self.release_volumes(id);
+            if let Some(h) = net {
+                for e in h.join().unwrap_or_default() {
+                    eprintln!("Error: tearing down the network of container {id}: {e}");
+                }
+            }
+        });
         let rundir = self.rundir(id);
         for f in [
             "attach",
