@@ -511,17 +511,7 @@ impl LayerStore {
         rw: bool,
     ) -> Result<PathBuf> {
         self.check_container_id(container_id)?;
-        let Some(top) = chain.last() else {
-            return Err(StorageError::LayerNotFound(
-                "(an image without layers)".into(),
-            ));
-        };
-        for c in chain {
-            self.check_layer_id(c)?;
-            if !self.has_layer(c) {
-                return Err(StorageError::LayerNotFound(c.clone()));
-            }
-        }
+        let top = self.stored_top(chain)?;
         let rel = format!("containers/{container_id}/image-{index}");
         let dir = self.root.join(&rel);
         let mkdir = |p: &Path| match fs::DirBuilder::new().mode(0o755).create(p) {
@@ -549,31 +539,13 @@ impl LayerStore {
         if mount::is_mounted(&target).map_err(io_err("reading mountinfo for", &target))? {
             return Ok(target);
         }
-        let mut lowers = Vec::with_capacity(chain.len() + 1);
-        for c in chain.iter().rev() {
-            self.ensure_link(c)?;
-            lowers.push(format!("l/{}", link_name(c)));
-        }
         let (upper, work) = (format!("{rel}/diff"), format!("{rel}/work"));
-        if rw {
-            mkdir(&dir.join("diff"))?;
-            mkdir(&dir.join("work"))?;
-        } else if lowers.len() == 1 {
-            mkdir(&dir.join("empty"))?;
-            lowers.push(format!("{rel}/empty"));
+        for d in if rw { ["diff", "work"] } else { ["empty", "empty"] } {
+            mkdir(&dir.join(d))?;
         }
         let upper_work = rw.then_some((upper.as_str(), work.as_str()));
-        mount::mount_overlay(&self.root, &lowers, upper_work, &target).map_err(|f| match f {
-            mount::MountFailure::TooLong => StorageError::TooManyLayers {
-                container: container_id.to_string(),
-                layers: chain.len(),
-            },
-            mount::MountFailure::Sys(err) => StorageError::Mount {
-                container: container_id.to_string(),
-                path: target.clone(),
-                err,
-            },
-        })?;
+        let empty = format!("{rel}/empty");
+        self.mount_layers(chain, &empty, upper_work, &target, container_id)?;
         Ok(target)
     }
 
@@ -664,17 +636,7 @@ impl LayerStore {
     /// mounts like Podman: each needs its own `unmount_image`. The caller holds the
     /// storage lock alone (the count is read, then written).
     pub fn mount_image(&self, chain: &[String]) -> Result<PathBuf> {
-        let Some(top) = chain.last() else {
-            return Err(StorageError::LayerNotFound(
-                "(an image without layers)".into(),
-            ));
-        };
-        for c in chain {
-            self.check_layer_id(c)?;
-            if !self.has_layer(c) {
-                return Err(StorageError::LayerNotFound(c.clone()));
-            }
-        }
+        let top = self.stored_top(chain)?;
         let count = self.image_mount_count(top)?;
         let path = match self.driver {
             Driver::Vfs => self.layer_diff_dir(top),
@@ -699,22 +661,55 @@ impl LayerStore {
                 other => other.map_err(io_err("creating", d))?,
             }
         }
+        let top = chain.last().map(String::as_str).unwrap_or_default();
+        let empty = format!("{IMAGE_MOUNTS}/empty");
+        let owner = format!("image with top layer {top}");
+        self.mount_layers(chain, &empty, None, target, &owner)
+    }
+
+    /// The top layer of `chain` (bottom to top), once every layer is known to be stored.
+    fn stored_top<'a>(&self, chain: &'a [String]) -> Result<&'a String> {
+        let Some(top) = chain.last() else {
+            return Err(StorageError::LayerNotFound(
+                "(an image without layers)".into(),
+            ));
+        };
+        for c in chain {
+            self.check_layer_id(c)?;
+            if !self.has_layer(c) {
+                return Err(StorageError::LayerNotFound(c.clone()));
+            }
+        }
+        Ok(top)
+    }
+
+    /// Overlay-mounts the layers `chain` (bottom to top) at `target`: over `upper_work`,
+    /// or read-only (then a one-layer chain gets the empty directory `empty` as its second
+    /// lower, as overlay needs two). Paths are relative to the store's root; `owner` names
+    /// what the mount is for in errors.
+    fn mount_layers(
+        &self,
+        chain: &[String],
+        empty: &str,
+        upper_work: Option<(&str, &str)>,
+        target: &Path,
+        owner: &str,
+    ) -> Result<()> {
         let mut lowers = Vec::with_capacity(chain.len() + 1);
         for c in chain.iter().rev() {
             self.ensure_link(c)?;
             lowers.push(format!("l/{}", link_name(c)));
         }
-        if lowers.len() == 1 {
-            lowers.push(format!("{IMAGE_MOUNTS}/empty"));
+        if upper_work.is_none() && lowers.len() == 1 {
+            lowers.push(empty.to_string());
         }
-        let top = chain.last().map(String::as_str).unwrap_or_default();
-        mount::mount_overlay(&self.root, &lowers, None, target).map_err(|f| match f {
+        mount::mount_overlay(&self.root, &lowers, upper_work, target).map_err(|f| match f {
             mount::MountFailure::TooLong => StorageError::TooManyLayers {
-                container: format!("image with top layer {top}"),
+                container: owner.to_string(),
                 layers: chain.len(),
             },
             mount::MountFailure::Sys(err) => StorageError::Mount {
-                container: format!("image with top layer {top}"),
+                container: owner.to_string(),
                 path: target.to_path_buf(),
                 err,
             },

@@ -650,19 +650,31 @@ fn rm(e: &dyn Engine, a: RmArgs) -> Result<i32> {
     if names.is_empty() && !a.all {
         bail!("you must provide at least one name or id");
     }
-    let mut code = 0;
-    let mut last = None;
     let results = parallel(&names, |n| {
         e.container_remove(n, a.force, a.time.unwrap_or(10), a.volumes)
+            .map(|()| n.clone())
     });
-    for (n, r) in names.iter().zip(results) {
+    report_removals(results, a.ignore || a.force)
+}
+
+/// Prints what each removal removed, as Podman's `rm` commands do, and returns the exit
+/// code: 1 when an object was missing, 2 when one is in use, 125 for anything else. Every
+/// error but the last is printed at once; the last is returned. With `ignore_missing`,
+/// missing objects are no error.
+fn report_removals(results: Vec<libberth::Result<String>>, ignore_missing: bool) -> Result<i32> {
+    use libberth::Error as E;
+    let mut code = 0;
+    let mut last = None;
+    for r in results {
         match r {
-            Ok(()) => println!("{n}"),
-            Err(libberth::Error::NoSuchContainer(_)) if a.ignore || a.force => {}
+            Ok(shown) => println!("{shown}"),
+            Err(E::NoSuchContainer(_) | E::NoSuchVolume(_) | E::NoSuchNetwork(_))
+                if ignore_missing => {}
             Err(err) => {
                 let c = match &err {
-                    libberth::Error::NoSuchContainer(_) => 1,
-                    libberth::Error::Other(m) if m.contains("without force") => 2,
+                    E::NoSuchContainer(_) | E::NoSuchVolume(_) | E::NoSuchNetwork(_) => 1,
+                    E::VolumeInUse(..) | E::NetworkInUse(..) => 2,
+                    E::Other(m) if m.contains("without force") => 2,
                     _ => 125,
                 };
                 if code == 0 || c == 125 || (c == 2 && code == 1) {
@@ -678,6 +690,14 @@ fn rm(e: &dyn Engine, a: RmArgs) -> Result<i32> {
         Some(err) => Err(ExitCode(code, err.to_string()).into()),
         None => Ok(0),
     }
+}
+
+/// Asks on stderr and reads the answer from stdin; anything but yes is no.
+fn confirm(prompt: &str) -> Result<bool> {
+    eprint!("{prompt} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 fn parse_duration(s: &str) -> Option<Duration> {
@@ -2296,31 +2316,11 @@ fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
             } else {
                 a.names.clone()
             };
-            let mut code = 0;
-            let mut last = None;
-            for n in &names {
-                match e.volume_remove(n, a.force) {
-                    Ok(()) => println!("{n}"),
-                    Err(libberth::Error::NoSuchVolume(_)) if a.force => {}
-                    Err(err) => {
-                        let c = match &err {
-                            libberth::Error::NoSuchVolume(_) => 1,
-                            libberth::Error::VolumeInUse(..) => 2,
-                            _ => 125,
-                        };
-                        if code == 0 || c == 125 || (c == 2 && code == 1) {
-                            code = c;
-                        }
-                        if let Some(prev) = last.replace(err) {
-                            eprintln!("Error: {prev}");
-                        }
-                    }
-                }
-            }
-            match last {
-                Some(err) => Err(ExitCode(code, err.to_string()).into()),
-                None => Ok(0),
-            }
+            let results = names
+                .iter()
+                .map(|n| e.volume_remove(n, a.force).map(|()| n.clone()))
+                .collect();
+            report_removals(results, a.force)
         }
         VolumeCmd::Prune(a) => {
             let filters = volume_filters(&a.filter)?;
@@ -2331,10 +2331,7 @@ fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
                 for v in e.volume_list(&unused)? {
                     eprintln!("{}", v["Name"].as_str().unwrap_or_default());
                 }
-                eprint!("Are you sure you want to continue? [y/N] ");
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+                if !confirm("Are you sure you want to continue?")? {
                     return Ok(0);
                 }
             }
@@ -2463,38 +2460,18 @@ fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
             }
         }
         NetworkCmd::Rm(a) => {
-            let mut code = 0;
-            let mut last = None;
-            for n in &a.names {
-                match e.network_remove(n, a.force, a.time.unwrap_or(10)) {
-                    Ok(name) => println!("{name}"),
-                    Err(err) => {
-                        let c = match &err {
-                            libberth::Error::NoSuchNetwork(_) => 1,
-                            libberth::Error::NetworkInUse(..) => 2,
-                            _ => 125,
-                        };
-                        if code == 0 || c == 125 || (c == 2 && code == 1) {
-                            code = c;
-                        }
-                        if let Some(prev) = last.replace(err) {
-                            eprintln!("Error: {prev}");
-                        }
-                    }
-                }
-            }
-            match last {
-                Some(err) => Err(ExitCode(code, err.to_string()).into()),
-                None => Ok(0),
-            }
+            let results = a
+                .names
+                .iter()
+                .map(|n| e.network_remove(n, a.force, a.time.unwrap_or(10)))
+                .collect();
+            report_removals(results, false)
         }
         NetworkCmd::Prune(a) => {
             let filters = volume_filters(&a.filter)?;
             if !a.force {
-                eprint!("WARNING! This will remove all networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+                eprintln!("WARNING! This will remove all networks not used by at least one container.");
+                if !confirm("Are you sure you want to continue?")? {
                     return Ok(0);
                 }
             }
