@@ -33,6 +33,7 @@ img=localhost/berth-test/busybox:latest
 
 say "checking packages (hyperfine, podman, GNU time)"
 ensure_packages hyperfine podman time procps skopeo docker-registry
+ensure_netavark
 
 if [[ -z ${BERTH_BIN:-} ]]; then
     find_cargo

@@ -4,7 +4,8 @@
 #
 #   sudo ./scripts/install.sh        (or, as root, ./scripts/install.sh)
 #
-# 1. installs the Debian packages berth needs (apt-get only when one is missing);
+# 1. installs the Debian packages berth needs (apt-get only when one is missing) and
+#    builds netavark/aardvark-dns 2.1 into /usr/local/libexec/berth (once);
 # 2. builds the release binary (target/release/berth) and installs it as
 #    /usr/local/bin/berth (PREFIX=/opt/berth puts it in /opt/berth/bin);
 # 3. builds a busybox root filesystem (scripts/mkimages.sh), imports it as
@@ -24,6 +25,7 @@ prefix=${PREFIX:-/usr/local}
 
 say "checking Debian packages"
 ensure_packages
+ensure_netavark
 
 say "building berth (cargo build --release)"
 find_cargo

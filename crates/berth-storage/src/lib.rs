@@ -540,7 +540,11 @@ impl LayerStore {
             return Ok(target);
         }
         let (upper, work) = (format!("{rel}/diff"), format!("{rel}/work"));
-        for d in if rw { ["diff", "work"] } else { ["empty", "empty"] } {
+        for d in if rw {
+            ["diff", "work"]
+        } else {
+            ["empty", "empty"]
+        } {
             mkdir(&dir.join(d))?;
         }
         let upper_work = rw.then_some((upper.as_str(), work.as_str()));

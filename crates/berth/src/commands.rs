@@ -2470,7 +2470,9 @@ fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
         NetworkCmd::Prune(a) => {
             let filters = volume_filters(&a.filter)?;
             if !a.force {
-                eprintln!("WARNING! This will remove all networks not used by at least one container.");
+                eprintln!(
+                    "WARNING! This will remove all networks not used by at least one container."
+                );
                 if !confirm("Are you sure you want to continue?")? {
                     return Ok(0);
                 }

@@ -72,14 +72,25 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The host's firewall rules, whichever driver netavark uses (iptables or nftables).
+fn firewall_rules() -> String {
+    let mut text = String::new();
+    for (cmd, args) in [
+        ("iptables-save", &[][..]),
+        ("nft", &["list", "ruleset"][..]),
+    ] {
+        if let Ok(o) = std::process::Command::new(cmd).args(args).output() {
+            text.push_str(&String::from_utf8_lossy(&o.stdout));
+        }
+    }
+    text
+}
+
 /// What a network left on the host: its bridge, firewall rules for its subnet, and the
 /// environment's network namespaces.
 fn host_leftovers(env: &Env, net: &Net) -> Vec<String> {
     let mut out = Vec::new();
-    let rules = std::process::Command::new("iptables-save")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    let rules = firewall_rules();
     out.extend(
         rules
             .lines()
@@ -638,16 +649,15 @@ fn static_addresses_udp_ports_and_recovery_after_a_kill() {
     // The UDP port is forwarded (busybox's nc has no UDP to send through it).
     let port = env.ok(&["port", "s", "5353/udp"]);
     let port = port.trim().rsplit(':').next().unwrap().to_string();
-    let rules = std::process::Command::new("iptables-save")
-        .output()
-        .unwrap();
-    let rules = String::from_utf8_lossy(&rules.stdout);
-    assert!(
-        rules.lines().any(|l| l.contains("-p udp")
-            && l.contains(&format!("--dport {port} "))
-            && l.contains(&format!("{ip}:5353"))),
-        "no udp forward for {port}"
-    );
+    let rules = firewall_rules();
+    // iptables: `-p udp ... --dport P ... --to-destination IP:5353`; nftables: `udp dport
+    // P ... dnat ip to IP:5353`.
+    let forwarded = rules.lines().any(|l| {
+        l.contains("udp")
+            && l.contains(&format!("dport {port} "))
+            && l.contains(&format!("{ip}:5353"))
+    });
+    assert!(forwarded, "no udp forward for {port}");
     // The monitor and the container are killed (as by a crash): rm -f still removes
     // every trace of the network.
     let mon: i32 = env

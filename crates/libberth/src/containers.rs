@@ -666,18 +666,7 @@ impl LocalEngine {
 
     /// Mounts the root file system and writes the runtime bundle (config.json).
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<()> {
-        if rec.config.network != "bridge" {
-            return self.prepare_bundle_with(rec, || self.setup_network(rec));
-        }
-        // netavark's set-up runs beside the root file system's mount and the checks (a
-        // failure before it is needed leaves it to finish; the caller tears it down).
-        std::thread::scope(|s| {
-            let net = s.spawn(|| self.setup_network(rec));
-            self.prepare_bundle_with(rec, move || {
-                net.join()
-                    .unwrap_or_else(|_| Err(Error::Other("network set-up panicked".into())))
-            })
-        })
+        self.prepare_bundle_with(rec, || self.setup_network(rec))
     }
 
     fn prepare_bundle_with(
@@ -864,24 +853,74 @@ impl LocalEngine {
         start: bool,
         attach: bool,
     ) -> Result<Option<UnixStream>> {
+        if rec.config.network == "bridge" {
+            return self.init_bridged(rec, start, attach);
+        }
         if let Err(e) = self.prepare_bundle(rec) {
-            let _ = self.store.unmount_container(&rec.id);
-            self.release_volumes(&rec.id);
-            self.teardown_network(&rec.id, &rec.config);
-            return Err(e);
+            return Err(self.undo_init(rec, e, false));
         }
         let (pid, mon, conn) = match self.spawn_monitor(rec, start, attach) {
             Ok(v) => v,
-            Err(e) => {
-                if let Ok(rt) = self.runtime() {
-                    let _ = rt.delete(&rec.id, true);
-                }
-                let _ = self.store.unmount_container(&rec.id);
-                self.release_volumes(&rec.id);
-                self.teardown_network(&rec.id, &rec.config);
-                return Err(e);
-            }
+            Err(e) => return Err(self.undo_init(rec, e, true)),
         };
+        self.record_init(rec, start, pid, mon)?;
+        Ok(conn)
+    }
+
+    /// Undoes a failed init: the runtime's container, the mounts, the network. Returns `e`.
+    fn undo_init(&self, rec: &ContainerRecord, e: Error, runtime: bool) -> Error {
+        if runtime {
+            if let Ok(rt) = self.runtime() {
+                let _ = rt.delete(&rec.id, true);
+            }
+        }
+        let _ = self.store.unmount_container(&rec.id);
+        self.release_volumes(&rec.id);
+        self.teardown_network(&rec.id, &rec.config);
+        e
+    }
+
+    /// A bridge container: its namespace and addresses first (quick), then netavark's
+    /// set-up (the slow part) beside the bundle's preparation and the runtime's create.
+    /// The container starts once both are done, after its /etc/hosts and resolv.conf got
+    /// the addresses (written in place: its bind mounts see them).
+    fn init_bridged(
+        &self,
+        rec: &ContainerRecord,
+        start: bool,
+        attach: bool,
+    ) -> Result<Option<UnixStream>> {
+        let (mut state, infos) = self.prepare_netns(rec)?;
+        let netns = PathBuf::from(&state.netns);
+        let (created, set_up) = std::thread::scope(|s| {
+            let setup = s.spawn(|| self.netavark_setup(rec, &mut state, &infos));
+            let created = self
+                .prepare_bundle_with(rec, || Ok(berth_oci::spec::NetMode::Path(netns.clone())))
+                .and_then(|()| self.spawn_monitor(rec, false, attach));
+            let set_up = setup
+                .join()
+                .unwrap_or_else(|_| Err(Error::Other("network set-up panicked".into())));
+            (created, set_up)
+        });
+        let (pid, mon, conn) = match (created, set_up) {
+            (Ok(v), Ok(())) => v,
+            (Ok(_), Err(e)) | (Err(e), _) => return Err(self.undo_init(rec, e, true)),
+        };
+        let started = self.write_etc_files(rec).and_then(|_| {
+            if start {
+                self.runtime()?.start(&rec.id)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = started {
+            return Err(self.undo_init(rec, e, true));
+        }
+        self.record_init(rec, start, pid, mon)?;
+        Ok(conn)
+    }
+
+    /// Records a container the runtime created (and, with `start`, started).
+    fn record_init(&self, rec: &ContainerRecord, start: bool, pid: i32, mon: i32) -> Result<()> {
         let (st, started) = if start {
             (state::RUNNING, now_rfc3339())
         } else {
@@ -896,8 +935,7 @@ impl LocalEngine {
                 params![rec.id, st, pid, mon, started],
             )?;
             Ok(())
-        })?;
-        Ok(conn)
+        })
     }
 
     /// `start`: starts a container; with `attach`, returns the attach stream, connected
@@ -968,8 +1006,13 @@ impl LocalEngine {
     /// Forgets the runtime's copy of a container and unmounts it. Errors are ignored:
     /// each step is idempotent and cleanup must go on.
     fn cleanup_runtime(&self, id: &str) {
+        let _ = self.cleanup_runtime_with(id, || Ok(()));
+    }
+
+    /// [`Self::cleanup_runtime`], then `then`, both beside the network's teardown.
+    fn cleanup_runtime_with(&self, id: &str, then: impl FnOnce() -> Result<()>) -> Result<()> {
         let rec = self.db().container(id).ok().flatten();
-        std::thread::scope(|s| {
+        let result = std::thread::scope(|s| {
             // The network's teardown (netavark: links, firewall rules) is the slow part:
             // it runs beside the runtime's and the storage's.
             let net = rec
@@ -983,11 +1026,13 @@ impl LocalEngine {
             }
             let _ = self.store.unmount_container(id);
             self.release_volumes(id);
+            let result = then();
             if let Some(h) = net {
                 for e in h.join().unwrap_or_default() {
                     eprintln!("Error: tearing down the network of container {id}: {e}");
                 }
             }
+            result
         });
         let rundir = self.rundir(id);
         for f in [
@@ -999,6 +1044,7 @@ impl LocalEngine {
         ] {
             let _ = std::fs::remove_file(rundir.join(f));
         }
+        result
     }
 
     /// Records the exit of a container whose monitor has finished (lock held).
@@ -1066,15 +1112,16 @@ impl LocalEngine {
         if rec.monitor_pid > 0 && rec.monitor_pid != ppid && is_alive(rec.monitor_pid) {
             return Ok(());
         }
+        // --rm: straight to removal, which cleans up as it removes.
+        if rec.config.auto_remove && rec.state != state::REMOVING {
+            drop(l);
+            return self.container_rm(&id, true, 0, true);
+        }
         if matches!(
             rec.state.as_str(),
             state::RUNNING | state::PAUSED | state::CREATED
         ) {
             self.finish_locked(&rec)?;
-        }
-        if rec.config.auto_remove && rec.state != state::REMOVING {
-            drop(l);
-            return self.container_rm(&id, true, 0, true);
         }
         Ok(())
     }
@@ -1174,15 +1221,7 @@ impl LocalEngine {
             self.live_state(&rec).0.as_str(),
             state::RUNNING | state::PAUSED
         );
-        if !live
-            && matches!(
-                rec.state.as_str(),
-                state::RUNNING | state::PAUSED | state::CREATED
-            )
-        {
-            // Exited, but its cleanup has not run yet: record the exit first.
-            self.finish_locked(&rec)?;
-        }
+        // Exited but not cleaned up yet: the removal below cleans up as it removes.
         if live && !force {
             return Err(Error::Other(format!(
                 "cannot remove container {id} as it is {} - running or paused containers cannot be removed without force: container state improper",
@@ -1201,11 +1240,12 @@ impl LocalEngine {
         if rec.pid > 0 && is_alive(rec.pid) && force {
             let _ = self.runtime().map(|rt| rt.kill(&id, 9, true));
         }
-        self.cleanup_runtime(&id);
-        self.remove_container_files(&id)?;
-        self.db().write(|tx| {
-            tx.execute("DELETE FROM containers WHERE id = ?1", [&id])?;
-            Ok(())
+        self.cleanup_runtime_with(&id, || {
+            self.remove_container_files(&id)?;
+            self.db().write(|tx| {
+                tx.execute("DELETE FROM containers WHERE id = ?1", [&id])?;
+                Ok(())
+            })
         })?;
         l.remove_file();
         drop(l);

@@ -18,8 +18,11 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// Where Podman looks for netavark and aardvark-dns (before containers.conf's dirs).
+/// Where netavark and aardvark-dns are looked for (after containers.conf's dirs): berth's
+/// own build (netavark 2 with its nftables driver, see scripts/lib.sh), then Podman's
+/// places.
 const HELPER_DIRS: &[&str] = &[
+    "/usr/local/libexec/berth",
     "/usr/local/libexec/podman",
     "/usr/local/lib/podman",
     "/usr/libexec/podman",
@@ -32,6 +35,8 @@ const HELPER_DIRS: &[&str] = &[
 pub struct NetState {
     /// The namespace's bind mount.
     pub netns: String,
+    /// The container's name (netavark's options carry it).
+    pub name: String,
     /// The networks with the addresses they got.
     pub attach: Vec<NetAttach>,
     /// netavark's answer, per network.
@@ -500,6 +505,21 @@ impl LocalEngine {
             }
             _ => {}
         }
+        let (mut state, infos) = self.prepare_netns(rec)?;
+        if let Err(e) = self.netavark_setup(rec, &mut state, &infos) {
+            self.teardown_network(&rec.id, c);
+            return Err(e);
+        }
+        Ok(NetMode::Path(PathBuf::from(state.netns)))
+    }
+
+    /// A bridge container's namespace and addresses, recorded (the first half of its
+    /// set-up, quick). On error, nothing is left.
+    pub(crate) fn prepare_netns(
+        &self,
+        rec: &ContainerRecord,
+    ) -> Result<(NetState, BTreeMap<String, Network>)> {
+        let c = &rec.config;
         // A previous run's namespace that a crash left behind.
         self.teardown_network(&rec.id, c);
         for m in &c.ports {
@@ -510,12 +530,13 @@ impl LocalEngine {
         let netns = self.netns_dir().join(format!("berth-{}", rec.id));
         let mut state = NetState {
             netns: netns.to_string_lossy().into_owned(),
+            name: rec.name.clone(),
             attach: c.networks.clone(),
             ..Default::default()
         };
         // Recorded first: whatever happens next, cleanup finds the namespace.
         self.write_net_state(&rec.id, &state)?;
-        let result = (|| -> Result<()> {
+        let result = (|| -> Result<BTreeMap<String, Network>> {
             create_netns(&netns)?;
             let mut infos = BTreeMap::new();
             for a in &mut state.attach {
@@ -525,17 +546,29 @@ impl LocalEngine {
             }
             state.set_up = true;
             self.write_net_state(&rec.id, &state)?;
-            let out = self.netavark("setup", &netns, rec, &state.attach, &infos)?;
-            let status: BTreeMap<String, Value> = serde_json::from_slice(&out)
-                .map_err(|e| Error::Other(format!("netavark setup: unexpected answer: {e}")))?;
-            state.status = status;
-            self.write_net_state(&rec.id, &state)
+            Ok(infos)
         })();
-        if let Err(e) = result {
-            self.teardown_network(&rec.id, c);
-            return Err(e);
+        match result {
+            Ok(infos) => Ok((state, infos)),
+            Err(e) => {
+                self.teardown_network(&rec.id, c);
+                Err(e)
+            }
         }
-        Ok(NetMode::Path(netns))
+    }
+
+    /// The second half of a bridge container's set-up: netavark (the slow part). On error
+    /// the caller tears down.
+    pub(crate) fn netavark_setup(
+        &self,
+        rec: &ContainerRecord,
+        state: &mut NetState,
+        infos: &BTreeMap<String, Network>,
+    ) -> Result<()> {
+        let out = self.netavark("setup", Path::new(&state.netns), rec, &state.attach, infos)?;
+        state.status = serde_json::from_slice(&out)
+            .map_err(|e| Error::Other(format!("netavark setup: unexpected answer: {e}")))?;
+        self.write_net_state(&rec.id, state)
     }
 
     /// Runs netavark (`setup` or `teardown`) for `attach`; returns its stdout.
@@ -644,13 +677,7 @@ impl LocalEngine {
             if !attach.is_empty() {
                 let rec = ContainerRecord {
                     id: id.to_string(),
-                    name: self
-                        .db()
-                        .container(id)
-                        .ok()
-                        .flatten()
-                        .map(|r| r.name)
-                        .unwrap_or_default(),
+                    name: state.name.clone(),
                     image_id: String::new(),
                     created: 0,
                     config: c.clone(),
