@@ -354,7 +354,7 @@ if b: row("CLI peak RSS, `ps -a` with 100 containers", mib, b, p, None, None, "<
 m = medians("net")
 if m:
     bo, po = m["berth-bridge"] - m["berth-none"], m["podman-bridge"] - m["podman-none"]
-    row("`run --rm` bridge network (berth: none)", ms, m["berth-bridge"], m["podman-bridge"], None, m["berth-none"], "–", None)
+    row(f"`run --rm --network bridge IMG true` (same run: berth none {ms(m['berth-none'])}, podman none {ms(m['podman-none'])})", ms, m["berth-bridge"], m["podman-bridge"], None, None, "–", None)
     row("bridge network's added cost (bridge − none)", ms, bo, po, None, None, "≤ 0.5x podman's", bo <= 0.5 * po)
 
 print(f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
