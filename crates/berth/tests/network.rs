@@ -19,11 +19,16 @@ struct Net {
 }
 
 fn network(env: &Env, extra: &[&str]) -> Net {
+    network_named(env, "tn", extra)
+}
+
+/// [`network`], named `{stem}{n}`.
+fn network_named(env: &Env, stem: &str, extra: &[&str]) -> Net {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
     let prefix = format!("10.{}.{}", 200 + pid % 50, (pid / 50 % 20) * 12 + n);
-    let name = format!("tn{n}");
+    let name = format!("{stem}{n}");
     let bridge = format!("bt{}x{n}", pid % 100000);
     let subnet = format!("{prefix}.0/24");
     let mut args = vec![
@@ -683,4 +688,89 @@ fn static_addresses_udp_ports_and_recovery_after_a_kill() {
         "{:?}",
         host_leftovers(&env, &net)
     );
+}
+
+#[test]
+fn macvlan_and_ipv6_networks() {
+    let env = Env::new();
+    env.busybox();
+    // A dummy parent interface of this test's own for macvlan.
+    let parent = format!("bd{}", std::process::id() % 100000);
+    let made = std::process::Command::new("ip")
+        .args(["link", "add", &parent, "type", "dummy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    struct Link(String);
+    impl Drop for Link {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.0])
+                .status();
+        }
+    }
+    let _guard = made.then(|| Link(parent.clone()));
+    if made {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "set", &parent, "up"])
+            .status();
+        let opt = format!("parent={parent}");
+        let net = network_named(&env, "mv", &["-d", "macvlan", "-o", &opt]);
+        let out = env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net.name,
+            BUSYBOX,
+            "ip",
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ]);
+        assert!(out.contains(&format!("{}.", net.prefix)), "{out}");
+        env.ok(&["network", "rm", &net.name]);
+        assert!(
+            host_leftovers(&env, &net).is_empty(),
+            "{:?}",
+            host_leftovers(&env, &net)
+        );
+    } else {
+        eprintln!("skipped macvlan: cannot make a dummy interface here");
+    }
+    // IPv6: a unique ULA /64 of this test's own.
+    let pid = std::process::id();
+    let subnet = format!("fd00:b{:x}:{:x}::/64", pid % 4096, pid / 4096 % 65536);
+    let bridge = format!("b6{}", pid % 100000);
+    env.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        &subnet,
+        "--interface-name",
+        &bridge,
+        "v6net",
+    ]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "v6net",
+        BUSYBOX,
+        "ip",
+        "-6",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+        "scope",
+        "global",
+    ]);
+    let prefix = subnet.trim_end_matches("::/64");
+    assert!(out.contains(prefix), "{out}");
+    env.ok(&["network", "rm", "v6net"]);
+    assert!(!std::path::Path::new("/sys/class/net")
+        .join(&bridge)
+        .exists());
 }
