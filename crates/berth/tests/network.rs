@@ -349,6 +349,36 @@ fn network_modes() {
         mine.split_whitespace().nth(3),
         shared.split_whitespace().nth(3)
     );
+    // ns:PATH joins a namespace by its path (here the owner's, through /proc).
+    let pid = env.ok(&["inspect", "--format", "{{.State.Pid}}", "owner"]);
+    let ns = format!("ns:/proc/{}/ns/net", pid.trim());
+    let by_path = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &ns,
+        BUSYBOX,
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert_eq!(
+        mine.split_whitespace().nth(3),
+        by_path.split_whitespace().nth(3)
+    );
+    env.fails(
+        125,
+        &[
+            "create",
+            "--network",
+            "ns:/nonexistent/netns",
+            BUSYBOX,
+            "true",
+        ],
+    );
     // --internal: no route out. --disable-dns: no name server of the network.
     let internal_net = network(&env, &["--internal"]);
     let internal = internal_net.name.clone();
