@@ -589,6 +589,7 @@ impl LocalEngine {
                 "kernel": kernel,
                 "memFree": mem("MemAvailable:"),
                 "memTotal": mem("MemTotal:"),
+                "networkBackend": "netavark",
                 "ociRuntime": {"name": rt.name, "package": "", "path": rt.path, "version": rt.version()},
                 "os": "linux",
                 "rootless": nix::unistd::geteuid().as_raw() != 0,
@@ -599,6 +600,7 @@ impl LocalEngine {
                 "graphRoot": self.cfg.root,
                 "imageStore": {"number": images},
                 "runRoot": self.cfg.runroot,
+                "volumePath": self.cfg.root.join("volumes"),
             },
             "version": version_json(),
         }))
