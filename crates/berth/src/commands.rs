@@ -490,11 +490,7 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         env.extend(read_env_file(file)?);
     }
     env.extend(expand_env(&f.env));
-    let mut labels = BTreeMap::new();
-    for l in &f.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), v.to_string());
-    }
+    let labels = parse_labels(&f.label);
     let entrypoint = f.entrypoint.as_ref().map(|s| {
         if s.trim_start().starts_with('[') {
             serde_json::from_str::<Vec<String>>(s).unwrap_or_else(|_| vec![s.clone()])
@@ -1416,8 +1412,14 @@ fn inspect(e: &dyn Engine, a: InspectArgs, default_kind: &str) -> Result<i32> {
             Err(msg) => errors.push(msg),
         }
     }
-    match &a.format {
-        Some(f) if f != "json" => print_each(f, &items)?,
+    print_inspected(&items, errors, a.format.as_deref())
+}
+
+/// `inspect`'s output: the objects found (JSON, or each through a template), then the
+/// errors for those not found; the last error is the command's.
+fn print_inspected(items: &[Value], mut errors: Vec<String>, format: Option<&str>) -> Result<i32> {
+    match format {
+        Some(f) if f != "json" => print_each(f, items)?,
         _ => println!("{}", json_indent(&items, 5)),
     }
     match errors.pop() {
@@ -1429,6 +1431,17 @@ fn inspect(e: &dyn Engine, a: InspectArgs, default_kind: &str) -> Result<i32> {
         }
         None => Ok(0),
     }
+}
+
+/// `--label K=V` values (a key alone has an empty value).
+fn parse_labels(values: &[String]) -> BTreeMap<String, String> {
+    values
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
 }
 
 fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
@@ -2219,11 +2232,7 @@ fn binary_size(b: f64) -> String {
 fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
     match c {
         VolumeCmd::Create(a) => {
-            let mut labels = BTreeMap::new();
-            for l in &a.label {
-                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-                labels.insert(k.to_string(), v.to_string());
-            }
+            let labels = parse_labels(&a.label);
             let o = libberth::volumes::VolumeCreateOptions {
                 name: a.name.clone(),
                 driver: Some(a.driver.clone()),
@@ -2235,7 +2244,7 @@ fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
             Ok(0)
         }
         VolumeCmd::Ls(a) => {
-            let list = e.volume_list(&volume_filters(&a.filter)?)?;
+            let list = e.volume_list(&time_filters(&a.filter)?)?;
             if a.quiet {
                 for v in &list {
                     println!("{}", v["Name"].as_str().unwrap_or_default());
@@ -2290,19 +2299,7 @@ fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
                     Err(err) => errors.push(err.to_string()),
                 }
             }
-            match &a.format {
-                Some(f) if f != "json" => print_each(f, &items)?,
-                _ => println!("{}", json_indent(&items, 5)),
-            }
-            match errors.pop() {
-                Some(last) => {
-                    for m in errors {
-                        eprintln!("Error: {m}");
-                    }
-                    Err(anyhow!(last))
-                }
-                None => Ok(0),
-            }
+            print_inspected(&items, errors, a.format.as_deref())
         }
         VolumeCmd::Rm(a) => {
             if a.all != a.names.is_empty() {
@@ -2323,7 +2320,7 @@ fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
             report_removals(results, a.force)
         }
         VolumeCmd::Prune(a) => {
-            let filters = volume_filters(&a.filter)?;
+            let filters = time_filters(&a.filter)?;
             if !a.force {
                 eprintln!("WARNING! This will remove all volumes not used by at least one container. The following volumes will be removed:");
                 let mut unused = filters.clone();
@@ -2360,8 +2357,9 @@ fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
     }
 }
 
-/// `until=` values become Unix seconds (durations and dates as `logs --since` takes them).
-fn volume_filters(filters: &[String]) -> Result<Vec<String>> {
+/// Filters for `volume ls/prune` and `network ls/prune`: `until=` values become Unix
+/// seconds (durations and dates as `logs --since` takes them).
+fn time_filters(filters: &[String]) -> Result<Vec<String>> {
     filters
         .iter()
         .map(|f| match f.split_once('=') {
@@ -2374,11 +2372,7 @@ fn volume_filters(filters: &[String]) -> Result<Vec<String>> {
 fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
     match c {
         NetworkCmd::Create(a) => {
-            let mut labels = BTreeMap::new();
-            for l in &a.label {
-                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-                labels.insert(k.to_string(), v.to_string());
-            }
+            let labels = parse_labels(&a.label);
             let o = libberth::network::NetworkCreateOptions {
                 name: a.name.clone(),
                 driver: a.driver.clone(),
@@ -2397,7 +2391,7 @@ fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
-            let list = e.network_list(&volume_filters(&a.filter)?)?;
+            let list = e.network_list(&time_filters(&a.filter)?)?;
             if a.quiet {
                 for n in &list {
                     println!("{}", n["name"].as_str().unwrap_or_default());
@@ -2445,19 +2439,7 @@ fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
                     Err(err) => errors.push(format!("inspecting object: network {n}: {err}")),
                 }
             }
-            match &a.format {
-                Some(f) if f != "json" => print_each(f, &items)?,
-                _ => println!("{}", json_indent(&items, 5)),
-            }
-            match errors.pop() {
-                Some(last) => {
-                    for m in errors {
-                        eprintln!("Error: {m}");
-                    }
-                    Err(anyhow!(last))
-                }
-                None => Ok(0),
-            }
+            print_inspected(&items, errors, a.format.as_deref())
         }
         NetworkCmd::Rm(a) => {
             let results = a
@@ -2468,7 +2450,7 @@ fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
             report_removals(results, false)
         }
         NetworkCmd::Prune(a) => {
-            let filters = volume_filters(&a.filter)?;
+            let filters = time_filters(&a.filter)?;
             if !a.force {
                 eprintln!(
                     "WARNING! This will remove all networks not used by at least one container."
