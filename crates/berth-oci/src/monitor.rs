@@ -51,6 +51,10 @@ pub struct MonitorConfig {
     /// while the container lives, so no other program takes them (as conmon does).
     #[serde(default)]
     pub host_ports: Vec<(String, String)>,
+    /// The container cgroup's file that counts OOM kills (`memory.oom_control` on v1,
+    /// `memory.events` on v2), read when the container exits.
+    #[serde(default)]
+    pub oom_events: Option<PathBuf>,
 }
 
 /// Messages on the sync pipe, monitor -> the process that spawned it.
@@ -194,6 +198,15 @@ pub fn main(config_path: &Path) -> ! {
             std::process::exit(1);
         }
     }
+}
+
+/// Whether a cgroup's OOM counter (`oom_kill N`) is above zero.
+fn oom_killed(events: &Path) -> bool {
+    std::fs::read_to_string(events)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("oom_kill "))
+        .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
 }
 
 fn send(sync: &mut File, msg: &SyncMsg) {
@@ -505,7 +518,7 @@ fn run(cfg: &MonitorConfig, sync: &mut File) -> Result<(), String> {
     let rec = ExitRecord {
         exit_code: code,
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        oom_killed: false,
+        oom_killed: cfg.oom_events.as_deref().is_some_and(oom_killed),
     };
     let tmp = cfg.exit_file.with_extension("tmp");
     if std::fs::write(&tmp, serde_json::to_vec(&rec).unwrap_or_default()).is_ok() {

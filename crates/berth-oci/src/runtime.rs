@@ -152,6 +152,34 @@ impl Runtime {
         })
     }
 
+    /// `runtime update --resources -`: applies new `linux.resources` to a live container.
+    pub fn update(&self, id: &str, resources: &serde_json::Value) -> Result<(), RuntimeError> {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(["update", "--resources", "-", id])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RuntimeError::Io(self.name.clone(), e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(resources.to_string().as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| RuntimeError::Io(self.name.clone(), e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(RuntimeError::Failed {
+            runtime: self.name.clone(),
+            op: "update",
+            id: id.to_string(),
+            msg: clean_message(&String::from_utf8_lossy(&out.stderr)),
+        })
+    }
+
     pub fn start(&self, id: &str) -> Result<(), RuntimeError> {
         self.run("start", id, &["start", id])
     }

@@ -127,6 +127,9 @@ pub struct SpecInput {
     pub rlimits: Vec<(String, u64, u64)>,
     pub network: NetMode,
     pub cgroups_path: String,
+    /// `linux.resources` fields beside the device rules (memory, cpu, pids, blockIO).
+    pub resources: serde_json::Map<String, Value>,
+    pub oom_score_adj: i32,
     pub binds: Vec<BindMount>,
     /// Path of an init binary (catatonit) to run as PID 1 (`--init`).
     pub init: Option<PathBuf>,
@@ -202,6 +205,9 @@ pub fn generate(input: &SpecInput) -> Value {
             },
         },
     });
+    for (k, v) in &input.resources {
+        linux["resources"][k] = v.clone();
+    }
     if !input.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -235,7 +241,7 @@ pub fn generate(input: &SpecInput) -> Value {
             },
             "rlimits": rlimits,
             "noNewPrivileges": false,
-            "oomScoreAdj": 0,
+            "oomScoreAdj": input.oom_score_adj,
         },
         "root": {"path": input.rootfs, "readonly": input.readonly_rootfs},
         "hostname": input.hostname,

@@ -128,6 +128,8 @@ pub enum ContainerCmd {
     Commit(CommitArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Update the cgroup configuration of a given container
+    Update(UpdateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -400,6 +402,11 @@ pub struct CreateFlags {
     /// Do not create /etc/hosts within the container, instead use the version from the image
     #[arg(long)]
     pub no_hosts: bool,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Optional parent cgroup for the container
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
     /// Bind mount a volume into the container (SRC:DST[:OPTIONS])
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
@@ -1346,4 +1353,55 @@ pub struct NetworkReloadArgs {
     #[arg(short, long)]
     pub latest: bool,
     pub names: Vec<String>,
+}
+
+/// Resource limits, shared by `create`/`run` and `update`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ResourceArgs {
+    /// Memory limit (format: <number>[<unit>], where unit = b, k, m or g)
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory soft limit (format: <number>[<unit>], where unit = b, k, m or g)
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs. The default is 0.000 which means no limit
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes (MEMs) in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO weight (relative weight) accepts a weight value between 10 and 1000
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// Disable OOM Killer
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// Tune the host's OOM preferences (-1000 to 1000)
+    #[arg(long, allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    pub name: String,
 }

@@ -325,6 +325,13 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
         }
         ContainerCmd::Commit(a) => commit(e, a),
         ContainerCmd::Cp(a) => crate::cp::cp(e, &a),
+        ContainerCmd::Update(a) => {
+            println!(
+                "{}",
+                e.container_update(&a.name, &resource_flags(&a.resources))?
+            );
+            Ok(0)
+        }
         ContainerCmd::Init(a) => {
             let names = targets(e, &a.names, a.all, a.latest)?;
             each(&names, false, |n| {
@@ -540,6 +547,8 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         dns_options: f.dns_option.clone(),
         add_hosts: f.add_host.clone(),
         no_hosts: f.no_hosts,
+        resources: resource_flags(&f.resources),
+        cgroup_parent: f.cgroup_parent.clone(),
         auto_remove: f.rm,
         volumes: f.volume.clone(),
         tmpfs: f.tmpfs.clone(),
@@ -1430,6 +1439,24 @@ fn print_inspected(items: &[Value], mut errors: Vec<String>, format: Option<&str
             Err(anyhow!(last))
         }
         None => Ok(0),
+    }
+}
+
+fn resource_flags(a: &ResourceArgs) -> libberth::resources::ResourceFlags {
+    libberth::resources::ResourceFlags {
+        memory: a.memory.clone(),
+        memory_reservation: a.memory_reservation.clone(),
+        memory_swap: a.memory_swap.clone(),
+        cpus: a.cpus.clone(),
+        cpu_shares: a.cpu_shares,
+        cpu_quota: a.cpu_quota,
+        cpu_period: a.cpu_period,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_mems: a.cpuset_mems.clone(),
+        pids_limit: a.pids_limit,
+        blkio_weight: a.blkio_weight,
+        oom_kill_disable: a.oom_kill_disable,
+        oom_score_adj: a.oom_score_adj,
     }
 }
 

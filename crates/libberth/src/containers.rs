@@ -16,6 +16,9 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// Where `--init` finds catatonit, as Podman does.
 const INIT_BINARIES: &[&str] = &["/usr/libexec/podman/catatonit", "/usr/bin/catatonit"];
 
+/// Podman's default pids limit (containers.conf `pids_limit`).
+pub const DEFAULT_PIDS_LIMIT: i64 = 2048;
+
 fn now_rfc3339() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
 }
@@ -392,6 +395,13 @@ impl LocalEngine {
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
         let (network, networks, ports, expose) = self.resolve_network(o, &image_exposed, &id)?;
+        let resources = crate::resources::Resources::default().with_flags(&o.resources)?;
+        let cgroup_parent = o.cgroup_parent.clone().unwrap_or_default();
+        if cgroup_parent.split('/').any(|p| p == "..") || cgroup_parent.contains(':') {
+            return Err(Error::InvalidArg(format!(
+                "invalid cgroup parent {cgroup_parent:?}: a cgroupfs path without '..' is required"
+            )));
+        }
         let mut env = strings(&ic["Env"]);
         if !env.iter().any(|e| env_key(e) == "PATH") {
             env.insert(0, DEFAULT_PATH.to_string());
@@ -486,6 +496,9 @@ impl LocalEngine {
             dns_options: o.dns_options.clone(),
             add_hosts: o.add_hosts.clone(),
             no_hosts: o.no_hosts,
+            resources,
+            cgroup_parent,
+            oom_killed: false,
             auto_remove: o.auto_remove,
             create_command: o.create_command.clone(),
             mounts,
@@ -664,6 +677,19 @@ impl LocalEngine {
         Ok(binds)
     }
 
+    /// The container's cgroup (cgroupfs path): under `--cgroup-parent`, else `/berth`.
+    pub(crate) fn cgroups_path(&self, rec: &ContainerRecord) -> String {
+        let parent = rec.config.cgroup_parent.trim_end_matches('/');
+        let parent = if parent.is_empty() {
+            "/berth".to_string()
+        } else if parent.starts_with('/') {
+            parent.to_string()
+        } else {
+            format!("/{parent}")
+        };
+        format!("{parent}/berth-{}", rec.id)
+    }
+
     /// Mounts the root file system and writes the runtime bundle (config.json).
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<()> {
         self.prepare_bundle_with(rec, || self.setup_network(rec))
@@ -731,7 +757,16 @@ impl LocalEngine {
             privileged: c.privileged,
             rlimits,
             network,
-            cgroups_path: format!("/berth/berth-{}", rec.id),
+            cgroups_path: self.cgroups_path(rec),
+            resources: {
+                // Podman's default pids limit (containers.conf pids_limit).
+                let mut r = c.resources.clone();
+                if r.pids_limit.is_none() {
+                    r.pids_limit = Some(DEFAULT_PIDS_LIMIT);
+                }
+                r.oci()
+            },
+            oom_score_adj: c.resources.oom_score_adj.unwrap_or(0),
             binds,
             init,
             annotations: vec![("io.container.manager".into(), "berth".into())],
@@ -763,7 +798,15 @@ impl LocalEngine {
         std::fs::create_dir_all(&rundir).ctx(|| format!("creating {}", rundir.display()))?;
         let mut exit_command = self.self_args();
         exit_command.extend(["container".into(), "cleanup".into(), id.clone()]);
+        let cgroup = self.cgroups_path(rec);
+        let oom_events = Some(match berth_oci::runtime::CgroupMode::detect() {
+            berth_oci::runtime::CgroupMode::V2 => {
+                PathBuf::from(format!("/sys/fs/cgroup{cgroup}/memory.events"))
+            }
+            _ => PathBuf::from(format!("/sys/fs/cgroup/memory{cgroup}/memory.oom_control")),
+        });
         let mc = MonitorConfig {
+            oom_events,
             id: id.clone(),
             bundle: self.userdata(id),
             run_dir: rundir.clone(),
@@ -928,6 +971,7 @@ impl LocalEngine {
         };
         let mut cfg = rec.config.clone();
         cfg.initialized = !start;
+        cfg.oom_killed = false;
         self.save_config(&rec.id, &cfg)?;
         self.db().write(|tx| {
             tx.execute(
@@ -1051,9 +1095,9 @@ impl LocalEngine {
     fn finish_locked(&self, rec: &ContainerRecord) -> Result<()> {
         let exit = monitor::read_exit(&self.exit_file(&rec.id));
         self.cleanup_runtime(&rec.id);
-        let (code, finished) = match exit {
-            Some(e) => (e.exit_code, e.finished_at),
-            None => (rec.exit_code, now_rfc3339()),
+        let (code, finished, oom) = match exit {
+            Some(e) => (e.exit_code, e.finished_at, e.oom_killed),
+            None => (rec.exit_code, now_rfc3339(), false),
         };
         let finished = chrono::DateTime::parse_from_rfc3339(&finished)
             .map(|t| {
@@ -1063,6 +1107,7 @@ impl LocalEngine {
             .unwrap_or(finished);
         let mut cfg = rec.config.clone();
         cfg.initialized = false;
+        cfg.oom_killed = oom;
         self.save_config(&rec.id, &cfg)?;
         self.db().write(|tx| {
             tx.execute(

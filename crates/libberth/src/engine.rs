@@ -103,6 +103,11 @@ pub trait Engine: Send + Sync {
     fn container_stop(&self, key: &str, timeout: Option<u32>) -> Result<String>;
     fn container_kill(&self, key: &str, signal: i32) -> Result<String>;
     fn container_remove(&self, key: &str, force: bool, timeout: u32, volumes: bool) -> Result<()>;
+    fn container_update(
+        &self,
+        key: &str,
+        flags: &crate::resources::ResourceFlags,
+    ) -> Result<String>;
     fn container_list(&self, opts: &PsOptions) -> Result<Vec<PsEntry>>;
     fn container_inspect(&self, key: &str) -> Result<Value>;
     fn container_logs(
@@ -473,6 +478,13 @@ impl Engine for LocalEngine {
     }
     fn container_kill(&self, key: &str, signal: i32) -> Result<String> {
         LocalEngine::container_kill(self, key, signal)
+    }
+    fn container_update(
+        &self,
+        key: &str,
+        flags: &crate::resources::ResourceFlags,
+    ) -> Result<String> {
+        LocalEngine::container_update(self, key, flags)
     }
     fn container_remove(&self, key: &str, force: bool, timeout: u32, volumes: bool) -> Result<()> {
         self.container_rm(key, force, timeout, volumes)

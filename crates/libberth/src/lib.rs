@@ -26,6 +26,7 @@ pub mod network;
 pub mod pull;
 pub mod push;
 pub mod query;
+pub mod resources;
 pub mod save;
 pub mod search;
 pub mod types;

@@ -267,7 +267,7 @@ impl LocalEngine {
         } else {
             image_list("Cmd")
         };
-        Ok(json!({
+        let mut v = json!({
             "Id": id,
             "Created": created_rfc3339(rec.created),
             "Path": path,
@@ -278,7 +278,7 @@ impl LocalEngine {
                 "Running": st == state::RUNNING,
                 "Paused": st == state::PAUSED,
                 "Restarting": false,
-                "OOMKilled": false,
+                "OOMKilled": c.oom_killed,
                 "Dead": false,
                 "Pid": if running { rec.pid } else { 0 },
                 "ConmonPid": if running { rec.monitor_pid } else { 0 },
@@ -374,7 +374,6 @@ impl LocalEngine {
                 "Cgroup": "",
                 "Cgroups": "default",
                 "Links": null,
-                "OomScoreAdj": 0,
                 "PidMode": "private",
                 "Privileged": c.privileged,
                 "PublishAllPorts": c.publish_all,
@@ -390,20 +389,27 @@ impl LocalEngine {
                 "Runtime": "oci",
                 "ConsoleSize": [0, 0],
                 "Isolation": "",
-                "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
-                "CgroupParent": "",
-                "BlkioWeight": 0,
-                "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
-                "CpusetCpus": "", "CpusetMems": "",
+                "CgroupParent": c.cgroup_parent,
+                "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
                 "Devices": [],
-                "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": 0,
-                "OomKillDisable": false,
-                "PidsLimit": 2048,
+                "MemorySwappiness": -1,
                 "Ulimits": ulimits,
                 "CookieName": "",
                 "Init": c.init,
             },
-        }))
+        });
+        // The resource limits, and Podman's default pids limit when none was given.
+        let mut limits = c.resources.host_config();
+        if c.resources.pids_limit.is_none() {
+            limits.insert(
+                "PidsLimit".into(),
+                json!(crate::containers::DEFAULT_PIDS_LIMIT),
+            );
+        }
+        if let Some(hc) = v["HostConfig"].as_object_mut() {
+            hc.extend(limits);
+        }
+        Ok(v)
     }
 
     /// `top`: the container's processes, as `ps` with Podman's default columns.

@@ -90,6 +90,12 @@ pub struct ContainerConfig {
     pub add_hosts: Vec<String>,
     /// `--no-hosts`: the image's /etc/hosts is left alone.
     pub no_hosts: bool,
+    /// `--memory`, `--cpus`, `--pids-limit`, ... (updated by `update`).
+    pub resources: crate::resources::Resources,
+    /// `--cgroup-parent` (empty: berth's own, `/berth`).
+    pub cgroup_parent: String,
+    /// The last run ended because the kernel's OOM killer killed it.
+    pub oom_killed: bool,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// The OCI runtime chosen at create time.
@@ -197,6 +203,8 @@ pub struct CreateOptions {
     pub dns_options: Vec<String>,
     pub add_hosts: Vec<String>,
     pub no_hosts: bool,
+    pub resources: crate::resources::ResourceFlags,
+    pub cgroup_parent: Option<String>,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// `-v SRC:DST[:OPTS]`, as given.
