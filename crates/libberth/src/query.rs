@@ -424,7 +424,7 @@ impl LocalEngine {
                 "top can only be used on running containers: container state improper",
             ));
         }
-        let pids = cgroup_pids(&format!("berth/berth-{id}"));
+        let pids = cgroup_pids(self.cgroups_path(&rec).trim_start_matches('/'));
         let rootfs = self.store.container_rootfs(&id);
         let passwd = resolve_in_root(&rootfs, "/etc/passwd")
             .and_then(|p| std::fs::read_to_string(p).ok())
