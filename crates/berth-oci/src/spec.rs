@@ -130,6 +130,9 @@ pub struct SpecInput {
     /// `linux.resources` fields beside the device rules (memory, cpu, pids, blockIO).
     pub resources: serde_json::Map<String, Value>,
     pub oom_score_adj: i32,
+    /// Namespaces joined rather than made (a pod's: "ipc", "uts", "pid", "cgroup"),
+    /// with the path to join.
+    pub join_namespaces: Vec<(String, PathBuf)>,
     pub binds: Vec<BindMount>,
     /// Path of an init binary (catatonit) to run as PID 1 (`--init`).
     pub init: Option<PathBuf>,
@@ -182,13 +185,15 @@ pub fn generate(input: &SpecInput) -> Value {
         .iter()
         .map(|(t, soft, hard)| json!({"type": t, "soft": soft, "hard": hard}))
         .collect();
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
+    let mut namespaces: Vec<Value> = ["pid", "ipc", "uts", "mount", "cgroup"]
+        .iter()
+        .map(
+            |t| match input.join_namespaces.iter().find(|(j, _)| j == t) {
+                Some((_, path)) => json!({"type": t, "path": path}),
+                None => json!({"type": t}),
+            },
+        )
+        .collect();
     match &input.network {
         NetMode::None => namespaces.push(json!({"type": "network"})),
         NetMode::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
@@ -227,7 +232,7 @@ pub fn generate(input: &SpecInput) -> Value {
     if !input.additional_gids.is_empty() {
         user["additionalGids"] = json!(input.additional_gids);
     }
-    json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": input.terminal,
@@ -248,7 +253,14 @@ pub fn generate(input: &SpecInput) -> Value {
         "mounts": mounts,
         "annotations": annotations,
         "linux": linux,
-    })
+    });
+    // A joined UTS namespace keeps its owner's hostname (runc refuses to set one there).
+    if input.join_namespaces.iter().any(|(t, _)| t == "uts") {
+        if let Some(o) = spec.as_object_mut() {
+            o.remove("hostname");
+        }
+    }
+    spec
 }
 
 fn bind_json(b: &BindMount) -> Value {

@@ -68,6 +68,9 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// Manage pods
+    #[command(subcommand)]
+    Pod(PodCmd),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
     /// Search a registry for images
@@ -407,6 +410,9 @@ pub struct CreateFlags {
     /// Optional parent cgroup for the container
     #[arg(long)]
     pub cgroup_parent: Option<String>,
+    /// Run container in an existing pod (or new:NAME to create one)
+    #[arg(long)]
+    pub pod: Option<String>,
     /// Bind mount a volume into the container (SRC:DST[:OPTIONS])
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
@@ -1403,5 +1409,192 @@ pub struct ResourceArgs {
 pub struct UpdateArgs {
     #[command(flatten)]
     pub resources: ResourceArgs,
+    pub name: String,
+}
+
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum PodCmd {
+    /// Create a new empty pod
+    Create(PodCreateArgs),
+    /// List pods
+    #[command(visible_aliases = ["ls", "list"])]
+    Ps(PodPsArgs),
+    /// Display a pod configuration
+    Inspect(PodInspectArgs),
+    /// Start one or more pods
+    Start(PodNamesArgs),
+    /// Stop one or more pods
+    Stop(PodStopArgs),
+    /// Restart one or more pods
+    Restart(PodNamesArgs),
+    /// Send the specified signal or SIGKILL to containers in pod
+    Kill(PodKillArgs),
+    /// Pause one or more pods
+    Pause(PodNamesArgs),
+    /// Unpause one or more pods
+    Unpause(PodNamesArgs),
+    /// Remove one or more stopped pods and containers
+    Rm(PodRmArgs),
+    /// Remove all stopped pods and their containers
+    Prune(PodPruneArgs),
+    /// Check if a pod exists in local storage
+    Exists(OneName),
+    /// Display the running processes of containers in a pod
+    Top(PodTopArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct PodCreateArgs {
+    /// Assign a name to the pod
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Create an infra container associated with the pod to share namespaces with
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub infra: bool,
+    /// Do not create an infra container
+    #[arg(long)]
+    pub no_infra: bool,
+    /// The image of the infra container to associate with the pod
+    #[arg(long)]
+    pub infra_image: Option<String>,
+    /// The command to run on the infra container when the pod is started
+    #[arg(long)]
+    pub infra_command: Option<String>,
+    /// The name used as infra container name
+    #[arg(long)]
+    pub infra_name: Option<String>,
+    /// A comma-separated list of kernel namespaces to share (net, ipc, uts, pid, cgroup)
+    #[arg(long)]
+    pub share: Option<String>,
+    /// Set the pod's hostname
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Set metadata on pod
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// Behaviour when the last container exits (continue or stop)
+    #[arg(long)]
+    pub exit_policy: Option<String>,
+    /// Connect the pod to a network
+    #[arg(long, alias = "net")]
+    pub network: Vec<String>,
+    /// Publish a container's port, or a range of ports, to the host
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Memory limit for the pod (format: <number>[<unit>])
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Number of CPUs for the pod
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+#[derive(Args, Debug)]
+pub struct PodPsArgs {
+    /// Filter output based on conditions given
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Pretty-print pods to JSON or using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Print only the pod IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate pod and container IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Do not print headers
+    #[arg(long)]
+    pub noheading: bool,
+    /// Display the container names
+    #[arg(long)]
+    pub ctr_names: bool,
+    /// Display the container status
+    #[arg(long)]
+    pub ctr_status: bool,
+    /// Display the container UUIDs
+    #[arg(long)]
+    pub ctr_ids: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PodInspectArgs {
+    /// Format the output to a Go template or json
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PodNamesArgs {
+    /// Act on all pods
+    #[arg(short, long)]
+    pub all: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PodStopArgs {
+    /// Stop all pods
+    #[arg(short, long)]
+    pub all: bool,
+    /// Seconds to wait for pod stop before killing the container
+    #[arg(short, long = "time")]
+    pub time: Option<u32>,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PodKillArgs {
+    /// Kill all pods
+    #[arg(short, long)]
+    pub all: bool,
+    /// Signal to send to the containers in the pod
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PodRmArgs {
+    /// Remove all pods
+    #[arg(short, long)]
+    pub all: bool,
+    /// Force removal of a running pod by first stopping all containers
+    #[arg(short, long)]
+    pub force: bool,
+    /// Ignore errors when a specified pod is missing
+    #[arg(short, long)]
+    pub ignore: bool,
+    /// Seconds to wait for pod stop before killing the container
+    #[arg(short, long = "time")]
+    pub time: Option<u32>,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PodPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PodTopArgs {
     pub name: String,
 }

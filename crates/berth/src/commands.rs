@@ -116,6 +116,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Manifest(c) => manifest(e, c),
         Command::Volume(c) => volume(e, c),
         Command::Network(c) => network_cmd(e, c),
+        Command::Pod(c) => pod_cmd(e, c),
         Command::Port(a) => port(e, a),
         Command::Search(a) => {
             let o = pull_options(&a.registry)?;
@@ -272,15 +273,7 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             } else {
                 a.args[0].clone()
             };
-            let rows = e.container_top(&name)?;
-            let mut tw = tabwriter::TabWriter::new(std::io::stdout())
-                // Go's tabwriter (minwidth 12 including the padding of 2) as Podman uses it.
-                .minwidth(10)
-                .padding(2);
-            for r in rows {
-                writeln!(tw, "{}", r.join("\t"))?;
-            }
-            tw.flush()?;
+            print_table(&e.container_top(&name)?)?;
             Ok(0)
         }
         ContainerCmd::Rename(a) => {
@@ -547,6 +540,8 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         dns_options: f.dns_option.clone(),
         add_hosts: f.add_host.clone(),
         no_hosts: f.no_hosts,
+        pod: f.pod.clone(),
+        infra: false,
         resources: resource_flags(&f.resources),
         cgroup_parent: f.cgroup_parent.clone(),
         auto_remove: f.rm,
@@ -655,10 +650,27 @@ fn rm(e: &dyn Engine, a: RmArgs) -> Result<i32> {
     if names.is_empty() && !a.all {
         bail!("you must provide at least one name or id");
     }
-    let results = parallel(&names, |n| {
+    let remove = |n: &String| {
         e.container_remove(n, a.force, a.time.unwrap_or(10), a.volumes)
             .map(|()| n.clone())
-    });
+    };
+    if !a.all {
+        return report_removals(parallel(&names, remove), a.ignore || a.force);
+    }
+    // All: pods' infra containers after the rest (their pods' members go first).
+    let infra: std::collections::HashSet<String> = e
+        .container_list(&PsOptions {
+            all: true,
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter(|p| p.is_infra)
+        .map(|p| p.id)
+        .collect();
+    let (infras, others): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| infra.contains(n));
+    let mut results = parallel(&others, remove);
+    results.extend(parallel(&infras, remove));
     report_removals(results, a.ignore || a.force)
 }
 
@@ -980,7 +992,15 @@ fn ps_template_value(p: &PsEntry, no_trunc: bool) -> Value {
     o.insert("Mounts".into(), json!(""));
     o.insert("Labels".into(), json!(labels));
     o.insert("Size".into(), json!(""));
-    o.insert("Pod".into(), json!(""));
+    o.insert(
+        "Pod".into(),
+        json!(if no_trunc || p.pod.len() < 12 {
+            p.pod.clone()
+        } else {
+            p.pod[..12].to_string()
+        }),
+    );
+    o.insert("PodName".into(), json!(p.pod_name));
     o.insert("Restarts".into(), json!(0));
     v
 }
@@ -1052,7 +1072,11 @@ fn ps(e: &dyn Engine, a: PsArgs) -> Result<i32> {
         return Ok(0);
     }
     let format = a.format.clone().unwrap_or_else(|| {
-        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into()
+        let mut f = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".to_string();
+        if a.pod {
+            f.push_str("\t{{.Pod}}\t{{.PodName}}");
+        }
+        f
     });
     if format == "json" {
         println!("{}", json_indent(&rows, 2));
@@ -2579,4 +2603,275 @@ fn port(e: &dyn Engine, a: PortArgs) -> Result<i32> {
         bail!("failed to find published port {f:?}");
     }
     Ok(0)
+}
+
+/// Rows of cells through Go's tabwriter (minwidth 12 including the padding of 2), as
+/// Podman prints `top`.
+fn print_table(rows: &[Vec<String>]) -> Result<()> {
+    let mut tw = tabwriter::TabWriter::new(std::io::stdout())
+        .minwidth(10)
+        .padding(2);
+    for r in rows {
+        writeln!(tw, "{}", r.join("\t"))?;
+    }
+    tw.flush()?;
+    Ok(())
+}
+
+/// The pods a pod command acts on: the names given, or all of them.
+fn pod_targets(e: &dyn Engine, names: &[String], all: bool) -> Result<Vec<String>> {
+    if all {
+        return Ok(e
+            .pod_list()?
+            .iter()
+            .filter_map(|p| p["Id"].as_str().map(str::to_string))
+            .collect());
+    }
+    if names.is_empty() {
+        bail!("you must provide at least one pod name or id");
+    }
+    Ok(names.to_vec())
+}
+
+fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
+    match c {
+        PodCmd::Create(a) => {
+            let network = CreateOptions {
+                networks: a.network.clone(),
+                publish: a.publish.clone(),
+                dns_servers: a.dns.clone(),
+                add_hosts: a.add_host.clone(),
+                ..Default::default()
+            };
+            let o = libberth::pod::PodCreateOptions {
+                name: a.name.clone(),
+                infra: a.infra && !a.no_infra,
+                infra_image: a.infra_image.clone(),
+                infra_command: a.infra_command.as_ref().map(|s| {
+                    serde_json::from_str::<Vec<String>>(s).unwrap_or_else(|_| vec![s.clone()])
+                }),
+                infra_name: a.infra_name.clone(),
+                share: a.share.clone(),
+                hostname: a.hostname.clone(),
+                labels: parse_labels(&a.label),
+                exit_policy: a.exit_policy.clone(),
+                resources: libberth::resources::ResourceFlags {
+                    memory: a.memory.clone(),
+                    cpus: a.cpus.clone(),
+                    cpuset_cpus: a.cpuset_cpus.clone(),
+                    ..Default::default()
+                },
+                network,
+                create_command: std::env::args().collect(),
+            };
+            println!("{}", e.pod_create(&o)?);
+            Ok(0)
+        }
+        PodCmd::Ps(a) => {
+            let mut list = e.pod_list()?;
+            for f in &a.filter {
+                let (k, v) = f
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("invalid filter {f:?}: use KEY=VALUE"))?;
+                match k {
+                    "name" => list.retain(|p| p["Name"].as_str().is_some_and(|n| n.contains(v))),
+                    "id" => list.retain(|p| p["Id"].as_str().is_some_and(|n| n.starts_with(v))),
+                    "status" => list.retain(|p| {
+                        p["Status"]
+                            .as_str()
+                            .is_some_and(|s| s.eq_ignore_ascii_case(v))
+                    }),
+                    "label" => list.retain(|p| match v.split_once('=') {
+                        Some((lk, lv)) => p["Labels"][lk].as_str() == Some(lv),
+                        None => p["Labels"].get(v).is_some(),
+                    }),
+                    other => bail!("{other} is an invalid filter"),
+                }
+            }
+            if a.quiet {
+                for p in &list {
+                    let id = p["Id"].as_str().unwrap_or_default();
+                    println!("{}", if a.no_trunc { id } else { &id[..12] });
+                }
+                return Ok(0);
+            }
+            if a.format.as_deref() == Some("json") {
+                println!("{}", json_indent(&list, 2));
+                return Ok(0);
+            }
+            let trunc = |s: &str| {
+                if a.no_trunc || s.len() < 12 {
+                    s.to_string()
+                } else {
+                    s[..12].to_string()
+                }
+            };
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|p| {
+                    let ctrs = p["Containers"].as_array().cloned().unwrap_or_default();
+                    let created = p["CreatedUnix"].as_i64().unwrap_or(0);
+                    json!({
+                        "ID": trunc(p["Id"].as_str().unwrap_or_default()),
+                        "Name": p["Name"],
+                        "Status": p["Status"],
+                        "Created": libberth::human::ago(created),
+                        "InfraID": trunc(p["InfraId"].as_str().unwrap_or_default()),
+                        "NumberOfContainers": ctrs.len(),
+                        "ContainerNames": ctrs.iter().filter_map(|c| c["Names"].as_str()).collect::<Vec<_>>().join(","),
+                        "ContainerStatuses": ctrs.iter().filter_map(|c| c["Status"].as_str()).collect::<Vec<_>>().join(","),
+                        "ContainerIds": ctrs.iter().filter_map(|c| c["Id"].as_str()).map(trunc).collect::<Vec<_>>().join(","),
+                        "Labels": p["Labels"],
+                        "Networks": p["Networks"],
+                        "Cgroup": p["Cgroup"],
+                    })
+                })
+                .collect();
+            let format = a.format.clone().unwrap_or_else(|| {
+                let mut f =
+                    "table {{.ID}}\t{{.Name}}\t{{.Status}}\t{{.Created}}\t{{.InfraID}}".to_string();
+                if a.ctr_ids {
+                    f.push_str("\t{{.ContainerIds}}");
+                }
+                if a.ctr_names {
+                    f.push_str("\t{{.ContainerNames}}");
+                }
+                if a.ctr_status {
+                    f.push_str("\t{{.ContainerStatuses}}");
+                }
+                if !a.ctr_ids && !a.ctr_names && !a.ctr_status {
+                    f.push_str("\t{{.NumberOfContainers}}");
+                }
+                f
+            });
+            print_rows(
+                &format,
+                &rows,
+                &|f| match f {
+                    "ID" => Some("POD ID"),
+                    "Name" => Some("NAME"),
+                    "Status" => Some("STATUS"),
+                    "Created" => Some("CREATED"),
+                    "InfraID" => Some("INFRA ID"),
+                    "NumberOfContainers" => Some("# OF CONTAINERS"),
+                    "ContainerNames" => Some("NAMES"),
+                    "ContainerStatuses" => Some("STATUS"),
+                    "ContainerIds" => Some("IDS"),
+                    "Labels" => Some("LABELS"),
+                    "Networks" => Some("NETWORKS"),
+                    _ => None,
+                },
+                a.noheading,
+            )?;
+            Ok(0)
+        }
+        PodCmd::Inspect(a) => {
+            let mut items = Vec::new();
+            let mut errors = Vec::new();
+            for n in &a.names {
+                match e.pod_inspect(n) {
+                    Ok(v) => items.push(v),
+                    Err(err) => errors.push(err.to_string()),
+                }
+            }
+            print_inspected(&items, errors, a.format.as_deref())
+        }
+        PodCmd::Start(a) => {
+            let names = pod_targets(e, &a.names, a.all)?;
+            each(&names, false, |n| Ok(e.pod_start(n)?))
+        }
+        PodCmd::Stop(a) => {
+            let names = pod_targets(e, &a.names, a.all)?;
+            each(&names, false, |n| Ok(e.pod_stop(n, a.time)?))
+        }
+        PodCmd::Restart(a) => {
+            let names = pod_targets(e, &a.names, a.all)?;
+            each(&names, false, |n| {
+                e.pod_stop(n, None)?;
+                Ok(e.pod_start(n)?)
+            })
+        }
+        PodCmd::Kill(a) => {
+            let sig = libberth::containers::parse_signal(&a.signal)?;
+            let names = pod_targets(e, &a.names, a.all)?;
+            each(&names, false, |n| Ok(e.pod_kill(n, sig)?))
+        }
+        PodCmd::Pause(a) => {
+            let names = pod_targets(e, &a.names, a.all)?;
+            each(&names, false, |n| Ok(e.pod_pause(n, true)?))
+        }
+        PodCmd::Unpause(a) => {
+            let names = pod_targets(e, &a.names, a.all)?;
+            each(&names, false, |n| Ok(e.pod_pause(n, false)?))
+        }
+        PodCmd::Rm(a) => {
+            let names = pod_targets(e, &a.names, a.all)?;
+            let results = names
+                .iter()
+                .map(|n| e.pod_remove(n, a.force, a.time.unwrap_or(10)))
+                .collect::<Vec<_>>();
+            // A missing pod: exit 1, as Podman (and nothing with -i).
+            let mut code = 0;
+            let mut last = None;
+            for r in results {
+                match r {
+                    Ok(id) => println!("{id}"),
+                    Err(libberth::Error::NoSuchPod(_)) if a.ignore => {}
+                    Err(err) => {
+                        let c = if matches!(err, libberth::Error::NoSuchPod(_)) {
+                            1
+                        } else {
+                            125
+                        };
+                        if code == 0 || c == 125 {
+                            code = c;
+                        }
+                        if let Some(prev) = last.replace(err) {
+                            eprintln!("Error: {prev}");
+                        }
+                    }
+                }
+            }
+            match last {
+                Some(err) => Err(ExitCode(code, err.to_string()).into()),
+                None => Ok(0),
+            }
+        }
+        PodCmd::Prune(a) => {
+            if !a.force
+                && !confirm("WARNING! This will remove all stopped/exited pods..\nAre you sure you want to continue?")?
+            {
+                return Ok(0);
+            }
+            for id in e.pod_prune()? {
+                println!("{id}");
+            }
+            Ok(0)
+        }
+        PodCmd::Exists(n) => Ok(if e.pod_exists(&n.name)? { 0 } else { 1 }),
+        PodCmd::Top(a) => {
+            let mut header_done = false;
+            let mut rows = Vec::new();
+            for id in e.pod_container_ids(&a.name)? {
+                let Ok(t) = e.container_top(&id) else {
+                    continue;
+                };
+                for (i, r) in t.into_iter().enumerate() {
+                    if i == 0 {
+                        if !header_done {
+                            rows.push(r);
+                            header_done = true;
+                        }
+                        continue;
+                    }
+                    rows.push(r);
+                }
+            }
+            if rows.is_empty() {
+                bail!("no containers in pod {} are running", a.name);
+            }
+            print_table(&rows)?;
+            Ok(0)
+        }
+    }
 }

@@ -377,6 +377,20 @@ impl LocalEngine {
 
     /// `create`: records the container and prepares its writable layer. Returns the ID.
     pub fn container_create(&self, o: &CreateOptions) -> Result<String> {
+        let (o, pod, made) = self.resolve_pod(o)?;
+        let created = self.create_in_pod(&o, pod.as_ref());
+        if let (Err(_), true, Some(p)) = (&created, made, &pod) {
+            // A pod made for this container only goes with it.
+            let _ = self.pod_remove(&p.id, true, 0);
+        }
+        created
+    }
+
+    fn create_in_pod(
+        &self,
+        o: &CreateOptions,
+        pod: Option<&crate::pod::PodRecord>,
+    ) -> Result<String> {
         // Held until the container is recorded, so that no `rmi` removes its layers meanwhile.
         let _storage = self.storage_lock_shared()?;
         let img = self.lookup_image(&o.image)?;
@@ -499,6 +513,8 @@ impl LocalEngine {
             resources,
             cgroup_parent,
             oom_killed: false,
+            pod: pod.map(|p| p.id.clone()).unwrap_or_default(),
+            infra: o.infra,
             auto_remove: o.auto_remove,
             create_command: o.create_command.clone(),
             mounts,
@@ -564,6 +580,85 @@ impl LocalEngine {
             return Err(e);
         }
         Ok(id)
+    }
+
+    /// A container's pod: an existing one, or `new:NAME` made now with the container's
+    /// network settings (as Podman moves them to the pod). A member of a pod that shares
+    /// its network namespace joins the infra container's; it takes the pod's hostname
+    /// (uts) and sits in the pod's cgroup.
+    /// Returns whether it made the pod.
+    fn resolve_pod(
+        &self,
+        o: &CreateOptions,
+    ) -> Result<(CreateOptions, Option<crate::pod::PodRecord>, bool)> {
+        let mut o = o.clone();
+        let Some(key) = o.pod.clone().filter(|p| !p.is_empty()) else {
+            return Ok((o, None, false));
+        };
+        let made = key.starts_with("new:") && !o.infra;
+        let pod = match key.strip_prefix("new:") {
+            Some(name) if !o.infra => {
+                let net = CreateOptions {
+                    networks: std::mem::take(&mut o.networks),
+                    ip: std::mem::take(&mut o.ip),
+                    mac_address: o.mac_address.take(),
+                    network_aliases: std::mem::take(&mut o.network_aliases),
+                    publish: std::mem::take(&mut o.publish),
+                    publish_all: std::mem::take(&mut o.publish_all),
+                    dns_servers: std::mem::take(&mut o.dns_servers),
+                    dns_search: std::mem::take(&mut o.dns_search),
+                    dns_options: std::mem::take(&mut o.dns_options),
+                    add_hosts: std::mem::take(&mut o.add_hosts),
+                    ..Default::default()
+                };
+                let id = self.pod_create(&crate::pod::PodCreateOptions {
+                    name: Some(name.to_string()),
+                    infra: true,
+                    network: net,
+                    create_command: o.create_command.clone(),
+                    ..Default::default()
+                })?;
+                o.pod = Some(id.clone());
+                self.pod(&id)?
+            }
+            _ => self.pod(&key)?,
+        };
+        if o.infra {
+            o.cgroup_parent = Some(self.pod_cgroup(&pod.id));
+            return Ok((o, Some(pod), made));
+        }
+        let shares = |ns: &str| pod.config.share.iter().any(|s| s == ns);
+        let refuse = |what: &str| {
+            Err(Error::InvalidArg(format!(
+                "invalid config provided: {what} cannot be set when the container joins the network namespace of pod {}: set it on the pod",
+                pod.name
+            )))
+        };
+        if shares("net") {
+            if !o.networks.is_empty() {
+                return refuse("--network");
+            }
+            if !o.publish.is_empty() || o.publish_all {
+                return refuse("published ports");
+            }
+            if !o.ip.is_empty() || o.mac_address.is_some() || !o.network_aliases.is_empty() {
+                return refuse("--ip, --mac-address and --network-alias");
+            }
+            o.networks = vec![format!("container:{}", pod.config.infra_id)];
+        }
+        if shares("uts") {
+            if o.hostname.is_some() {
+                return Err(Error::InvalidArg(format!(
+                    "invalid config provided: cannot set the hostname of a container that shares the UTS namespace of pod {}",
+                    pod.name
+                )));
+            }
+            o.hostname = Some(pod.config.hostname.clone());
+        }
+        if o.cgroup_parent.is_none() {
+            o.cgroup_parent = Some(self.pod_cgroup(&pod.id));
+        }
+        Ok((o, Some(pod), made))
     }
 
     /// The image name to show for a container created from `typed`.
@@ -677,6 +772,58 @@ impl LocalEngine {
         Ok(binds)
     }
 
+    /// The namespaces a pod member joins: those its pod shares (besides the network,
+    /// which goes through `container:`), from the running infra container.
+    fn pod_namespaces(&self, rec: &ContainerRecord) -> Result<Vec<(String, PathBuf)>> {
+        if rec.config.pod.is_empty() || rec.config.infra {
+            return Ok(Vec::new());
+        }
+        let pod = self.pod(&rec.config.pod)?;
+        if pod.config.infra_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let infra = self.record(&pod.config.infra_id)?;
+        Ok(pod
+            .config
+            .share
+            .iter()
+            .filter(|s| matches!(s.as_str(), "ipc" | "uts" | "pid" | "cgroup"))
+            .map(|s| {
+                (
+                    s.clone(),
+                    PathBuf::from(format!("/proc/{}/ns/{s}", infra.pid)),
+                )
+            })
+            .collect())
+    }
+
+    /// The /dev/shm of a pod that shares IPC: the infra container's tmpfs in its
+    /// directory, mounted when the infra container starts.
+    fn pod_shm(&self, rec: &ContainerRecord) -> Result<Option<PathBuf>> {
+        if rec.config.pod.is_empty() {
+            return Ok(None);
+        }
+        let pod = self.pod(&rec.config.pod)?;
+        if pod.config.infra_id.is_empty() || !pod.config.share.iter().any(|s| s == "ipc") {
+            return Ok(None);
+        }
+        let shm = self.userdata(&pod.config.infra_id).join("shm");
+        if rec.config.infra && !crate::export::is_mounted(&shm) {
+            std::fs::create_dir_all(&shm).ctx(|| format!("creating {}", shm.display()))?;
+            nix::mount::mount(
+                Some("shm"),
+                &shm,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID
+                    | nix::mount::MsFlags::MS_NODEV
+                    | nix::mount::MsFlags::MS_NOEXEC,
+                Some("mode=1777,size=65536k"),
+            )
+            .map_err(|e| Error::Other(format!("mounting {}: {e}", shm.display())))?;
+        }
+        Ok(Some(shm))
+    }
+
     /// The container's cgroup (cgroupfs path): under `--cgroup-parent`, else `/berth`.
     pub(crate) fn cgroups_path(&self, rec: &ContainerRecord) -> String {
         let parent = rec.config.cgroup_parent.trim_end_matches('/');
@@ -737,6 +884,15 @@ impl LocalEngine {
         };
         let network = network()?;
         let mut binds = self.write_etc_files(rec)?;
+        // A pod that shares IPC shares /dev/shm too: a tmpfs on the host, the infra
+        // container's, bind-mounted into each of its containers (as Podman does).
+        if let Some(shm) = self.pod_shm(rec)? {
+            binds.push(BindMount {
+                source: shm,
+                destination: "/dev/shm".into(),
+                readonly: false,
+            });
+        }
         binds.extend(self.user_entries(&rec.id, &rootfs, uid, gid)?);
         let user_mounts = self.setup_mounts(rec, &rootfs, uid, gid)?;
         let input = SpecInput {
@@ -767,6 +923,7 @@ impl LocalEngine {
                 r.oci()
             },
             oom_score_adj: c.resources.oom_score_adj.unwrap_or(0),
+            join_namespaces: self.pod_namespaces(rec)?,
             binds,
             init,
             annotations: vec![("io.container.manager".into(), "berth".into())],
@@ -896,6 +1053,17 @@ impl LocalEngine {
         start: bool,
         attach: bool,
     ) -> Result<Option<UnixStream>> {
+        // A pod's cgroup first; a member needs the infra container running (it joins
+        // its namespaces).
+        if !rec.config.pod.is_empty() {
+            self.ensure_pod_cgroup(&rec.config.pod)?;
+            if !rec.config.infra {
+                let pod = self.pod(&rec.config.pod)?;
+                if !pod.config.infra_id.is_empty() {
+                    self.ensure_infra_running(&pod.id)?;
+                }
+            }
+        }
         if rec.config.network == "bridge" {
             return self.init_bridged(rec, start, attach);
         }
@@ -1070,6 +1238,11 @@ impl LocalEngine {
             }
             let _ = self.store.unmount_container(id);
             self.release_volumes(id);
+            // An infra container's /dev/shm (a pod's, see `pod_shm`).
+            let shm = self.userdata(id).join("shm");
+            if rec.as_ref().is_some_and(|r| r.config.infra) && crate::export::is_mounted(&shm) {
+                let _ = nix::mount::umount2(&shm, nix::mount::MntFlags::MNT_DETACH);
+            }
             let result = then();
             if let Some(h) = net {
                 for e in h.join().unwrap_or_default() {
@@ -1168,6 +1341,8 @@ impl LocalEngine {
         ) {
             self.finish_locked(&rec)?;
         }
+        drop(l);
+        self.pod_member_exited(&rec);
         Ok(())
     }
 
@@ -1262,6 +1437,16 @@ impl LocalEngine {
             l.remove_file();
             return Err(Error::NoSuchContainer(key.to_string()));
         };
+        if rec.config.infra {
+            if let Ok(pod) = self.pod(&rec.config.pod) {
+                if self.pod_containers(&pod)?.iter().any(|c| c.id != id) {
+                    return Err(Error::InvalidArg(format!(
+                        "container {id} is the infra container of pod {} and cannot be removed without removing the pod",
+                        pod.id
+                    )));
+                }
+            }
+        }
         let live = matches!(
             self.live_state(&rec).0.as_str(),
             state::RUNNING | state::PAUSED

@@ -60,6 +60,16 @@ CREATE TABLE IF NOT EXISTS network_ips (
 CREATE INDEX IF NOT EXISTS network_ips_by_container ON network_ips(container);
 ";
 
+/// Version 4: pods (their settings as JSON, see `pod::PodConfig`).
+const SCHEMA_V4: &str = "
+CREATE TABLE IF NOT EXISTS pods (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL,
+    config TEXT NOT NULL
+);
+";
+
 /// Version 2: volumes (their settings as JSON, see `volumes::Volume`).
 const SCHEMA_V2: &str = "
 CREATE TABLE IF NOT EXISTS volumes (
@@ -103,13 +113,14 @@ impl Db {
             tx.pragma_update(None, "user_version", 1)?;
             tx.commit()?;
         }
-        // Versions 2 (volumes) and 3 (addresses): idempotent statements, so another
-        // process migrating at the same time does no harm.
-        if version < 3 {
+        // Versions 2 (volumes), 3 (addresses) and 4 (pods): idempotent statements, so
+        // another process migrating at the same time does no harm.
+        if version < 4 {
             let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA_V2)?;
             tx.execute_batch(SCHEMA_V3)?;
-            tx.pragma_update(None, "user_version", 3)?;
+            tx.execute_batch(SCHEMA_V4)?;
+            tx.pragma_update(None, "user_version", 4)?;
             tx.commit()?;
         }
         Ok(())

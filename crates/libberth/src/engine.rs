@@ -184,6 +184,19 @@ pub trait Engine: Send + Sync {
     fn volume_exists(&self, name: &str) -> Result<bool>;
     fn volume_export(&self, name: &str, out: &mut dyn std::io::Write) -> Result<()>;
     fn volume_import(&self, name: &str, input: &mut dyn std::io::Read) -> Result<()>;
+    // pods
+    fn pod_create(&self, opts: &crate::pod::PodCreateOptions) -> Result<String>;
+    fn pod_list(&self) -> Result<Vec<Value>>;
+    fn pod_inspect(&self, key: &str) -> Result<Value>;
+    fn pod_start(&self, key: &str) -> Result<String>;
+    fn pod_stop(&self, key: &str, timeout: Option<u32>) -> Result<String>;
+    fn pod_kill(&self, key: &str, signal: i32) -> Result<String>;
+    fn pod_pause(&self, key: &str, pause: bool) -> Result<String>;
+    fn pod_remove(&self, key: &str, force: bool, timeout: u32) -> Result<String>;
+    fn pod_prune(&self) -> Result<Vec<String>>;
+    fn pod_exists(&self, key: &str) -> Result<bool>;
+    /// The IDs of the pod's containers, the infra container first.
+    fn pod_container_ids(&self, key: &str) -> Result<Vec<String>>;
     // networks
     fn network_create(&self, opts: &crate::network::NetworkCreateOptions) -> Result<String>;
     fn network_list(&self, filters: &[String]) -> Result<Vec<Value>>;
@@ -206,6 +219,44 @@ pub trait Engine: Send + Sync {
 }
 
 impl Engine for LocalEngine {
+    fn pod_create(&self, opts: &crate::pod::PodCreateOptions) -> Result<String> {
+        LocalEngine::pod_create(self, opts)
+    }
+    fn pod_list(&self) -> Result<Vec<Value>> {
+        LocalEngine::pod_list(self)
+    }
+    fn pod_inspect(&self, key: &str) -> Result<Value> {
+        LocalEngine::pod_inspect(self, key)
+    }
+    fn pod_start(&self, key: &str) -> Result<String> {
+        LocalEngine::pod_start(self, key)
+    }
+    fn pod_stop(&self, key: &str, timeout: Option<u32>) -> Result<String> {
+        LocalEngine::pod_stop(self, key, timeout)
+    }
+    fn pod_kill(&self, key: &str, signal: i32) -> Result<String> {
+        LocalEngine::pod_kill(self, key, signal)
+    }
+    fn pod_pause(&self, key: &str, pause: bool) -> Result<String> {
+        LocalEngine::pod_pause(self, key, pause)
+    }
+    fn pod_remove(&self, key: &str, force: bool, timeout: u32) -> Result<String> {
+        LocalEngine::pod_remove(self, key, force, timeout)
+    }
+    fn pod_prune(&self) -> Result<Vec<String>> {
+        LocalEngine::pod_prune(self)
+    }
+    fn pod_exists(&self, key: &str) -> Result<bool> {
+        LocalEngine::pod_exists(self, key)
+    }
+    fn pod_container_ids(&self, key: &str) -> Result<Vec<String>> {
+        let pod = LocalEngine::pod(self, key)?;
+        Ok(self
+            .pod_containers(&pod)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect())
+    }
     fn network_create(&self, opts: &crate::network::NetworkCreateOptions) -> Result<String> {
         LocalEngine::network_create(self, opts).map(|n| n.name)
     }

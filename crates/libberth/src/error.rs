@@ -22,6 +22,8 @@ pub enum Error {
     NoSuchNetwork(String),
     #[error("{0:?} has associated containers with it. Use -f to forcibly delete containers and pods: network is being used")]
     NetworkInUse(String, String),
+    #[error("no pod with name or ID {0} found: no such pod")]
+    NoSuchPod(String),
     #[error("{0}")]
     InvalidArg(String),
     /// The container's command was not found (exit 127) or could not be run (exit 126).

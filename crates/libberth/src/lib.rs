@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod mounts;
 pub mod netns;
 pub mod network;
+pub mod pod;
 pub mod pull;
 pub mod push;
 pub mod query;

@@ -96,6 +96,8 @@ fn matches_filter(
                     .any(|n| *n == full || n.ends_with(&format!("/{val}")) || n == val)
                 || rec.config.image_name == val
         }
+        "pod" => !e.pod.is_empty() && (e.pod.starts_with(val) || e.pod_name == val),
+        "network" => rec.config.networks.iter().any(|n| n.name == val),
         "exited" => {
             let code: i32 = val
                 .parse()
@@ -125,7 +127,7 @@ impl LocalEngine {
             id: rec.id.clone(),
             image: rec.config.image_name.clone(),
             image_id: rec.image_id.clone(),
-            is_infra: false,
+            is_infra: rec.config.infra,
             labels: rec.config.labels.clone(),
             mounts: rec
                 .config
@@ -142,8 +144,14 @@ impl LocalEngine {
             } else {
                 0
             },
-            pod: String::new(),
-            pod_name: String::new(),
+            pod: rec.config.pod.clone(),
+            pod_name: if rec.config.pod.is_empty() {
+                String::new()
+            } else {
+                self.pod(&rec.config.pod)
+                    .map(|p| p.name)
+                    .unwrap_or_default()
+            },
             ports: (!rec.config.ports.is_empty()).then(|| rec.config.ports.clone()),
             size: None,
             started_at: if rec.started_at.is_empty() {
@@ -320,7 +328,7 @@ impl LocalEngine {
             "Dependencies": [],
             "NetworkSettings": self.network_settings(&rec, running),
             "Namespace": "",
-            "IsInfra": false,
+            "IsInfra": c.infra,
             "IsService": false,
             "Config": {
                 "Hostname": c.hostname,

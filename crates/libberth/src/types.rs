@@ -96,6 +96,10 @@ pub struct ContainerConfig {
     pub cgroup_parent: String,
     /// The last run ended because the kernel's OOM killer killed it.
     pub oom_killed: bool,
+    /// The pod's ID, if the container is in one.
+    pub pod: String,
+    /// The pod's infra container.
+    pub infra: bool,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// The OCI runtime chosen at create time.
@@ -205,6 +209,10 @@ pub struct CreateOptions {
     pub no_hosts: bool,
     pub resources: crate::resources::ResourceFlags,
     pub cgroup_parent: Option<String>,
+    /// `--pod NAME` or `--pod new:NAME`.
+    pub pod: Option<String>,
+    /// Made by `pod create` as the pod's infra container.
+    pub infra: bool,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// `-v SRC:DST[:OPTS]`, as given.

@@ -200,6 +200,12 @@ impl Drop for Env {
     fn drop(&mut self) {
         let _ = self
             .cmd()
+            .args(["pod", "rm", "-a", "-f", "-t", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self
+            .cmd()
             .args(["rm", "-a", "-f", "-t", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
