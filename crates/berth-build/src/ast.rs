@@ -100,7 +100,8 @@ pub enum InstructionKind {
     /// `ADD`: same shape as COPY (`--from` is rejected by BuildKit for ADD
     /// only in old versions; we accept it).
     Add(Copy),
-    /// `ENV`: keys literal, values raw (expand each with the env so far).
+    /// `ENV`: keys and values raw (BuildKit expands both, each pair with
+    /// the variables as they were before this instruction).
     Env(Vec<KeyValue>),
     /// `ARG`: one or more declarations.
     Arg(Vec<ArgDecl>),
@@ -125,6 +126,28 @@ pub enum InstructionKind {
 }
 
 impl InstructionKind {
+    /// Whether the builder expands ARG/ENV variables in this instruction
+    /// (BuildKit's list: ADD, ARG, COPY, ENV, EXPOSE, FROM, LABEL,
+    /// STOPSIGNAL, USER, VOLUME, WORKDIR). RUN, CMD, ENTRYPOINT, SHELL,
+    /// HEALTHCHECK, MAINTAINER and ONBUILD are left to the container's shell
+    /// or to the image that uses the trigger. RUN's `--mount` values are
+    /// expanded even so (see [`crate::Mount::spec`]).
+    pub fn expands_variables(&self) -> bool {
+        matches!(
+            self,
+            InstructionKind::Add(_)
+                | InstructionKind::Arg(_)
+                | InstructionKind::Copy(_)
+                | InstructionKind::Env(_)
+                | InstructionKind::Expose(_)
+                | InstructionKind::Label(_)
+                | InstructionKind::StopSignal(_)
+                | InstructionKind::User(_)
+                | InstructionKind::Volume(_)
+                | InstructionKind::Workdir(_)
+        )
+    }
+
     /// The upper-case keyword, e.g. `"COPY"`.
     pub fn keyword(&self) -> &'static str {
         match self {
@@ -229,7 +252,7 @@ pub struct Heredoc {
     pub strip_tabs: bool,
     /// `false` when the delimiter was quoted (`<<"EOF"`, `<<'EOF'`): the body
     /// is literal. When `true`, COPY/ADD expand the body with
-    /// [`crate::expand`]-style variables; RUN leaves it to the shell.
+    /// [`crate::expand_heredoc`]; RUN leaves it to the shell.
     pub expand: bool,
     /// The body, every line ending in `\n`, terminator excluded.
     pub content: String,

@@ -41,6 +41,23 @@ where
     Ok(out.into_words().pop().unwrap_or_default())
 }
 
+/// Expands the body of an unquoted COPY/ADD heredoc (`COPY <<EOF /f`) the
+/// way BuildKit does since moby/buildkit#2442: variables are replaced and
+/// escapes processed, but quote characters are kept in the output (single
+/// quotes still stop expansion of what they enclose). Quoted delimiters
+/// (`<<"EOF"`) mean no expansion at all: use the body as is. RUN heredocs
+/// are never expanded by the builder; the shell does it.
+pub fn expand_heredoc<L>(content: &str, escape: char, lookup: &L) -> Result<String, ExpandError>
+where
+    L: Fn(&str) -> Option<String>,
+{
+    let mut lexer = Lexer::new(content, escape, lookup);
+    lexer.raw_quotes = true;
+    let mut out = Words::new(false);
+    lexer.process(None, &mut out)?;
+    Ok(out.into_words().pop().unwrap_or_default())
+}
+
 /// Expands and splits into words on unquoted whitespace, including the
 /// whitespace inside the values of unquoted variables (BuildKit
 /// `ProcessWords`). An empty quoted string (`""`) is kept as an empty word.
@@ -117,6 +134,8 @@ struct Lexer<'a, L> {
     pos: usize,
     escape: char,
     lookup: &'a L,
+    /// Keep quote characters in the output (heredoc bodies).
+    raw_quotes: bool,
 }
 
 impl<'a, L> Lexer<'a, L>
@@ -129,6 +148,7 @@ where
             pos: 0,
             escape,
             lookup,
+            raw_quotes: false,
         }
     }
 
@@ -151,12 +171,23 @@ where
                 self.next();
                 return Ok(());
             }
-            if ch == '\'' {
-                let s = self.single_quote()?;
-                out.add_raw(&s);
-            } else if ch == '"' {
-                let s = self.double_quote()?;
-                out.add_raw(&s);
+            if ch == '\'' || ch == '"' {
+                let start = self.pos;
+                let quoted = if ch == '\'' {
+                    self.single_quote()
+                } else {
+                    self.double_quote()
+                };
+                match quoted {
+                    Ok(s) => out.add_raw(&s),
+                    // In a heredoc body a lone quote (`don't`) is just text;
+                    // BuildKit fails there, which we find needlessly strict.
+                    Err(_) if self.raw_quotes => {
+                        self.pos = start + 1;
+                        out.add_raw(&ch.to_string());
+                    }
+                    Err(e) => return Err(e),
+                }
             } else if ch == '$' {
                 let s = self.dollar()?;
                 out.add_expanded(&s);
@@ -181,6 +212,9 @@ where
     fn single_quote(&mut self) -> Result<String, ExpandError> {
         self.next();
         let mut s = String::new();
+        if self.raw_quotes {
+            s.push('\'');
+        }
         loop {
             match self.next() {
                 None => {
@@ -189,7 +223,12 @@ where
                             .into(),
                     ))
                 }
-                Some('\'') => return Ok(s),
+                Some('\'') => {
+                    if self.raw_quotes {
+                        s.push('\'');
+                    }
+                    return Ok(s);
+                }
                 Some(c) => s.push(c),
             }
         }
@@ -198,6 +237,9 @@ where
     fn double_quote(&mut self) -> Result<String, ExpandError> {
         self.next();
         let mut s = String::new();
+        if self.raw_quotes {
+            s.push('"');
+        }
         loop {
             match self.peek() {
                 None => {
@@ -208,6 +250,9 @@ where
                 }
                 Some('"') => {
                     self.next();
+                    if self.raw_quotes {
+                        s.push('"');
+                    }
                     return Ok(s);
                 }
                 Some('$') => s.push_str(&self.dollar()?),
@@ -420,6 +465,26 @@ mod tests {
         }
         // `${v?msg}` accepts an empty value.
         assert_eq!(expand("${EMPTY?x}", '\\', &env).unwrap(), "");
+    }
+
+    #[test]
+    fn expand_heredoc_keeps_quotes() {
+        let cases: &[(&str, &str)] = &[
+            ("key=$A\n", "key=a\n"),
+            ("<?xml version=\"1.0\"?>\n", "<?xml version=\"1.0\"?>\n"),
+            ("\"$A\" '$A'\n", "\"a\" '$A'\n"),
+            ("price: \\$5\n", "price: $5\n"),
+            ("${UNSET:-none}\n", "none\n"),
+            ("don't $A\n", "don't a\n"),
+            ("say \"$A\n", "say \"a\n"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                expand_heredoc(input, '\\', &env).unwrap(),
+                *want,
+                "{input:?}"
+            );
+        }
     }
 
     #[test]

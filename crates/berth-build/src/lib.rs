@@ -30,7 +30,7 @@ mod parser;
 mod words;
 
 pub use ast::*;
-pub use expand::{expand, expand_words, ExpandError};
+pub use expand::{expand, expand_heredoc, expand_words, ExpandError};
 pub use ignore::{find_containerfile, find_ignore_file, IgnoreMatcher};
 pub use mount::{CacheSharing, Mount, MountType};
 pub use parser::{parse, parse_named, ParseError};
