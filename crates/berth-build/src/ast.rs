@@ -23,25 +23,61 @@ pub struct Containerfile {
 }
 
 impl Containerfile {
-    /// Resolves a `FROM`/`COPY --from`/`--mount from=`/`--target` reference
-    /// to a stage index: a stage name (case-insensitive) or a decimal index.
-    /// `None` means it is an image reference, not a stage. Only stages before
-    /// `before` count (pass `stages.len()` for `--target`), since a stage can
-    /// only refer to earlier ones.
+    /// Resolves a `COPY --from=` or `RUN --mount=from=` reference to a stage
+    /// index: a stage name (case-insensitive) or a decimal index. `None`
+    /// means it is an image reference. Only stages before `before` count
+    /// (pass the index of the stage being built), since a stage can only use
+    /// earlier ones.
     pub fn resolve_stage(&self, reference: &str, before: usize) -> Option<usize> {
-        let lower = reference.to_ascii_lowercase();
-        if let Some(s) = self.stages[..before.min(self.stages.len())]
-            .iter()
-            .find(|s| s.name.as_deref() == Some(lower.as_str()))
-        {
-            return Some(s.index);
+        if let Some(i) = self.stage_by_name(reference, before) {
+            return Some(i);
         }
         match reference.parse::<usize>() {
             Ok(i) if i < before.min(self.stages.len()) => Some(i),
             _ => None,
         }
     }
+
+    /// Resolves a stage *name* (case-insensitive) among the stages before
+    /// `before`. BuildKit matches only names for `FROM <stage>` and
+    /// `--target` (`FROM 0` is the image `0`), so use this for those; pass
+    /// `stages.len()` for `--target`.
+    pub fn stage_by_name(&self, name: &str, before: usize) -> Option<usize> {
+        let lower = name.to_ascii_lowercase();
+        self.stages[..before.min(self.stages.len())]
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+            .map(|s| s.index)
+    }
 }
+
+/// Predefined proxy ARGs: given with `--build-arg`, RUN sees them without
+/// an `ARG` line, and they are kept out of the image history.
+pub const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Predefined platform ARGs, set by the builder: FROM lines can use them
+/// undeclared; inside a stage they are visible after `ARG NAME`.
+pub const PLATFORM_ARGS: &[&str] = &[
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+];
 
 /// One `FROM` and the instructions up to the next `FROM`.
 #[derive(Debug, Clone, PartialEq, Eq)]

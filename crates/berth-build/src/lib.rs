@@ -29,7 +29,10 @@ mod mount;
 mod parser;
 mod words;
 
-pub use ast::*;
+pub use ast::{
+    ArgDecl, CommandForm, Containerfile, Copy, CopySource, Healthcheck, Heredoc, Instruction,
+    InstructionKind, KeyValue, Run, Stage, PLATFORM_ARGS, PROXY_ARGS,
+};
 pub use expand::{expand, expand_heredoc, expand_words, ExpandError};
 pub use ignore::{find_containerfile, find_ignore_file, IgnoreMatcher};
 pub use mount::{CacheSharing, Mount, MountType};

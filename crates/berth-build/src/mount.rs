@@ -55,12 +55,20 @@ pub struct Mount {
     pub size: Option<u64>,
     /// `env=` (secret): expose the secret as this environment variable.
     pub env: Option<String>,
-    /// The flag value as written. The executor expands it with the stage's
-    /// args and re-parses it with [`Mount::parse`].
+    /// The flag value as written. The fields above are raw too; BuildKit
+    /// expands mount options with the stage's ARG/ENV values, so when
+    /// [`Mount::needs_expansion`] the executor expands `spec` with
+    /// [`crate::expand`] and parses it again with [`Mount::parse`].
     pub spec: String,
 }
 
 impl Mount {
+    /// The spec uses variables: numeric and enumerated fields holding `$`
+    /// were not checked at parse time and are left at their defaults.
+    pub fn needs_expansion(&self) -> bool {
+        self.spec.contains('$')
+    }
+
     /// Parses the value of `--mount=` (comma-separated `key=value`, values
     /// may be double-quoted).
     pub fn parse(spec: &str) -> Result<Mount, String> {
@@ -117,8 +125,13 @@ impl Mount {
                 u32::from_str_radix(&s, radix)
                     .map_err(|_| format!("invalid value {s:?} for {key} in --mount"))
             };
+            let deferred = value.is_some_and(|v| v.contains('$'));
             match key.as_str() {
                 "type" => {}
+                // Checked after expansion; see `needs_expansion`.
+                "sharing" | "readonly" | "ro" | "readwrite" | "rw" | "mode" | "uid" | "gid"
+                | "required" | "size"
+                    if deferred => {}
                 "target" | "dst" | "destination" => m.target = need(value)?,
                 "source" | "src" => m.source = Some(need(value)?),
                 "from" => m.from = Some(need(value)?),
@@ -294,6 +307,19 @@ mod tests {
 
         let m = Mount::parse(r#"type=bind,"source=a,b",target=/x"#).unwrap();
         assert_eq!(m.source.as_deref(), Some("a,b"));
+
+        // Variables: raw at parse time, checked once expanded.
+        let m = Mount::parse("type=cache,target=$HOME/.cache,uid=${UID}").unwrap();
+        assert!(m.needs_expansion());
+        assert_eq!((m.target.as_str(), m.uid), ("$HOME/.cache", None));
+        let vars = |k: &str| {
+            (k == "HOME")
+                .then(|| "/root".to_string())
+                .or_else(|| (k == "UID").then(|| "7".to_string()))
+        };
+        let m = Mount::parse(&crate::expand(&m.spec, '\\', &vars).unwrap()).unwrap();
+        assert_eq!((m.target.as_str(), m.uid), ("/root/.cache", Some(7)));
+        assert!(!m.needs_expansion());
     }
 
     #[test]

@@ -264,7 +264,7 @@ impl<'a> Parser<'a> {
 
 /// `# name=value` at the top of the file.
 fn directive(line: &str) -> Option<(String, String)> {
-    let body = line.trim_start().strip_prefix('#')?;
+    let body = line.strip_prefix('#')?;
     let (name, value) = body.split_once('=')?;
     let name = name.trim();
     if name.is_empty()
@@ -391,10 +391,26 @@ fn parse_instruction(
             if args.trim().is_empty() {
                 return Err("RUN requires a command".into());
             }
+            let network = flags.value("network");
+            if let Some(n) = &network {
+                if !matches!(n.as_str(), "default" | "none" | "host") {
+                    return Err(format!(
+                        "unsupported network mode {n:?} (default, none or host)"
+                    ));
+                }
+            }
+            let security = flags.value("security");
+            if let Some(s) = &security {
+                if !matches!(s.as_str(), "sandbox" | "insecure") {
+                    return Err(format!(
+                        "unsupported security mode {s:?} (sandbox or insecure)"
+                    ));
+                }
+            }
             InstructionKind::Run(Run {
                 mounts,
-                network: flags.value("network"),
-                security: flags.value("security"),
+                network,
+                security,
                 command: command_form(args),
                 heredocs: heredocs.to_vec(),
             })

@@ -235,6 +235,12 @@ fn global_args_and_stages() {
     assert_eq!(cf.resolve_stage("final", 2), None, "only earlier stages");
     assert_eq!(cf.resolve_stage("final", 3), Some(2));
     assert_eq!(cf.resolve_stage("alpine", 3), None);
+    assert_eq!(cf.stage_by_name("Build", 3), Some(0));
+    assert_eq!(
+        cf.stage_by_name("0", 3),
+        None,
+        "FROM 0 is an image, not stage 0"
+    );
 }
 
 #[test]
@@ -317,6 +323,14 @@ fn instruction_errors() {
             "VOLUME specified can not be an empty string",
         ),
         ("CMD", "CMD requires a command"),
+        (
+            "RUN --network=bridge x",
+            "unsupported network mode \"bridge\"",
+        ),
+        (
+            "RUN --security=weird x",
+            "unsupported security mode \"weird\"",
+        ),
     ];
     for (line, want) in cases {
         let e = err(&format!("FROM a\n{line}\n"));
@@ -351,6 +365,10 @@ fn run_flags() {
     assert_eq!(r.mounts[0].from.as_deref(), Some("build"));
     assert!(!r.mounts[0].readonly);
     assert_eq!(r.command, exec(&["ls", "/mnt"]));
+
+    // Mount options with variables are checked once the executor expands them.
+    let r = run("RUN --mount=type=cache,target=/a,sharing=$S,uid=$U x");
+    assert!(r.mounts[0].needs_expansion());
 
     let r = run("RUN --mount=type=tmpfs,target=/tmp,size=1g -- --not-a-flag");
     assert_eq!(r.mounts[0].size, Some(1 << 30));
@@ -554,6 +572,8 @@ fn directives() {
     assert_eq!(cf.escape, '\\', "a plain comment ends the directives");
     let cf = parse("\n# escape=`\nFROM a\n").unwrap();
     assert_eq!(cf.escape, '\\', "a blank line ends the directives");
+    let cf = parse(" # escape=`\nFROM a\n").unwrap();
+    assert_eq!(cf.escape, '\\', "a directive starts in the first column");
     // Unknown directives are ignored.
     assert!(parse("# check=skip=all\nFROM a\n").is_ok());
     assert_eq!(
