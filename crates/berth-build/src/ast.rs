@@ -1,8 +1,8 @@
 //! The parsed Containerfile: stages and typed instructions.
 //!
-//! Values the builder expands (see [`crate::expand`]) are kept **raw**: quotes,
+//! Values the builder expands (see [`crate::expand()`]) are kept **raw**: quotes,
 //! escape characters and `$vars` are still in them. Fields say "raw" when
-//! the executor must call [`crate::expand`] on them with the stage's ARG/ENV
+//! the executor must call [`crate::expand()`] on them with the stage's ARG/ENV
 //! values, and "literal" when they are final.
 
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::mount::Mount;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Containerfile {
     /// The escape character from the `# escape=` directive (`\` by default).
-    /// Pass it to [`crate::expand`] / [`crate::expand_words`].
+    /// Pass it to [`crate::expand()`] / [`crate::expand_words`].
     pub escape: char,
     /// The `ARG`s before the first `FROM`, in order. They can be used in
     /// `FROM` lines, and a stage sees them only if it redeclares them.

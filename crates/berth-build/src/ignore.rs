@@ -95,6 +95,10 @@ impl IgnoreMatcher {
     /// left out of the context.
     pub fn is_excluded(&self, rel_path: &str) -> bool {
         let path = clean(rel_path.trim_start_matches('/'));
+        if path == "." {
+            // The context root itself is never excluded.
+            return false;
+        }
         let parents: Vec<&str> = match path.rfind('/') {
             Some(i) => path[..i].split('/').collect(),
             None => Vec::new(),
@@ -387,6 +391,8 @@ mod tests {
             (".git", ".git/HEAD", true),
             ("a.b", "axb", false),
             ("**", "anything/at/all", true),
+            ("*", ".", false),
+            ("*", "./x", true),
         ];
         for (text, path, want) in cases {
             let m = IgnoreMatcher::new(text).unwrap();

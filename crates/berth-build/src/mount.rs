@@ -58,7 +58,7 @@ pub struct Mount {
     /// The flag value as written. The fields above are raw too; BuildKit
     /// expands mount options with the stage's ARG/ENV values, so when
     /// [`Mount::needs_expansion`] the executor expands `spec` with
-    /// [`crate::expand`] and parses it again with [`Mount::parse`].
+    /// [`crate::expand()`] and parses it again with [`Mount::parse`].
     pub spec: String,
 }
 

@@ -229,7 +229,7 @@ impl<'a> Parser<'a> {
 
     fn from(&self, l: &Logical, rest: &str, index: usize) -> Result<Stage, String> {
         let (flags, rest) = extract_flags(rest);
-        let mut flags = Flags::parse("FROM", &flags, &["platform"], &[], &[])?;
+        let flags = Flags::parse("FROM", &flags, &["platform"], &[], &[])?;
         let platform = flags.value("platform");
         let args = split_whitespace(rest);
         let name = match args.as_slice() {
@@ -381,8 +381,7 @@ fn parse_instruction(
     Ok(match keyword {
         "RUN" => {
             let (flags, args) = extract_flags(rest);
-            let mut flags =
-                Flags::parse(keyword, &flags, &["network", "security"], &[], &["mount"])?;
+            let flags = Flags::parse(keyword, &flags, &["network", "security"], &[], &["mount"])?;
             let mounts = flags
                 .values("mount")
                 .iter()
@@ -526,7 +525,7 @@ fn parse_copy(keyword: &str, rest: &str, heredocs: &[Heredoc]) -> Result<Copy, S
             &["link", "parents", "keep-git-dir"],
         )
     };
-    let mut flags = Flags::parse(keyword, &flags, values, bools, &["exclude"])?;
+    let flags = Flags::parse(keyword, &flags, values, bools, &["exclude"])?;
     let (words, json) = match parse_json_array(args) {
         Some(v) => (v, true),
         None => (split_whitespace(args), false),
@@ -609,7 +608,7 @@ fn parse_healthcheck(rest: &str) -> Result<Healthcheck, String> {
             Ok(Healthcheck::None)
         }
         "CMD" => {
-            let mut flags = Flags::parse(
+            let flags = Flags::parse(
                 "HEALTHCHECK",
                 &flags,
                 &[
@@ -625,7 +624,7 @@ fn parse_healthcheck(rest: &str) -> Result<Healthcheck, String> {
             if cmd.trim().is_empty() {
                 return Err("missing command after HEALTHCHECK CMD".into());
             }
-            let duration = |f: &mut Flags, name: &str| -> Result<Option<Duration>, String> {
+            let duration = |f: &Flags, name: &str| -> Result<Option<Duration>, String> {
                 let Some(v) = f.value(name) else {
                     return Ok(None);
                 };
@@ -649,10 +648,10 @@ fn parse_healthcheck(rest: &str) -> Result<Healthcheck, String> {
                 }
             };
             Ok(Healthcheck::Cmd {
-                interval: duration(&mut flags, "interval")?,
-                timeout: duration(&mut flags, "timeout")?,
-                start_period: duration(&mut flags, "start-period")?,
-                start_interval: duration(&mut flags, "start-interval")?,
+                interval: duration(&flags, "interval")?,
+                timeout: duration(&flags, "timeout")?,
+                start_period: duration(&flags, "start-period")?,
+                start_interval: duration(&flags, "start-interval")?,
                 retries,
                 command: command_form(cmd),
             })
@@ -738,14 +737,14 @@ impl Flags {
     }
 
     /// A value flag.
-    fn value(&mut self, name: &str) -> Option<String> {
+    fn value(&self, name: &str) -> Option<String> {
         self.values
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone().unwrap_or_default())
     }
 
-    fn values(&mut self, name: &str) -> Vec<String> {
+    fn values(&self, name: &str) -> Vec<String> {
         self.values
             .iter()
             .filter(|(n, _)| n == name)
@@ -753,7 +752,7 @@ impl Flags {
             .collect()
     }
 
-    fn bool(&mut self, name: &str) -> Result<bool, String> {
+    fn bool(&self, name: &str) -> Result<bool, String> {
         match self.values.iter().find(|(n, _)| n == name) {
             None => Ok(false),
             Some((_, None)) => Ok(true),

@@ -3,7 +3,7 @@
 
 /// Splits on unquoted whitespace, keeping quotes and escape characters in the
 /// words (BuildKit `parseWords`). Used by ENV, LABEL and ARG: the values are
-/// unquoted later by [`crate::expand`].
+/// unquoted later by [`crate::expand()`].
 pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
