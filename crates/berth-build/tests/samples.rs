@@ -234,3 +234,37 @@ fn sample_ignore_file() {
     assert!(!m.can_skip_dir("build"));
     assert!(m.can_skip_dir(".git"));
 }
+
+/// Every prefix of every sample, and every sample with one line dropped,
+/// parses or fails cleanly: no panics on truncated or odd input.
+#[test]
+fn truncated_and_mangled_input_never_panics() {
+    for name in [
+        "multistage-go.Containerfile",
+        "heredocs.Containerfile",
+        "windows-escape.Dockerfile",
+        "node-app.Dockerfile",
+    ] {
+        let text = std::fs::read_to_string(data(name)).unwrap();
+        for (i, _) in text.char_indices() {
+            let _ = parse(&text[..i]);
+            let _ = IgnoreMatcher::new(&text[..i]);
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        for skip in 0..lines.len() {
+            let mangled: Vec<&str> = lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, l)| *l)
+                .collect();
+            let _ = parse(&mangled.join("\n"));
+        }
+        for word in text.split_whitespace() {
+            let _ = expand(word, '\\', &|_| Some("x y".into()));
+            let _ = expand_words(word, '`', &|_| None);
+            let _ = expand_heredoc(word, '\\', &|_| None);
+            let _ = Mount::parse(word);
+        }
+    }
+}
