@@ -267,22 +267,26 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             finish_session(e, &id, attach::run(conn, sess)?, false)
         }
         ContainerCmd::Top(a) => {
-            let name = if a.latest {
-                e.container_latest()?
+            // With --latest every argument is a descriptor.
+            let (name, descriptors) = if a.latest {
+                (e.container_latest()?, &a.args[..])
+            } else if a.args.is_empty() {
+                bail!("you must provide the name or id of a running container");
             } else {
-                a.args[0].clone()
+                (a.args[0].clone(), &a.args[1..])
             };
-            let rows = e.container_top(&name)?;
+            let lines = e.container_top(&name, descriptors)?;
             let mut tw = tabwriter::TabWriter::new(std::io::stdout())
                 // Go's tabwriter (minwidth 12 including the padding of 2) as Podman uses it.
                 .minwidth(10)
                 .padding(2);
-            for r in rows {
-                writeln!(tw, "{}", r.join("\t"))?;
+            for l in lines {
+                writeln!(tw, "{l}")?;
             }
             tw.flush()?;
             Ok(0)
         }
+        ContainerCmd::Stats(a) => crate::stats::run(e, &a),
         ContainerCmd::Rename(a) => {
             e.container_rename(&a.container, &a.name)?;
             Ok(0)
