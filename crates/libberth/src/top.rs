@@ -403,7 +403,7 @@ mod tests {
     fn capability_lists() {
         assert_eq!(super::caps("0000000000000000"), "none");
         assert_eq!(
-            super::caps("00000000a80425fb"),
+            super::caps("00000000800405fb"),
             "CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,NET_BIND_SERVICE,SETFCAP,SETGID,SETPCAP,SETUID,SYS_CHROOT"
         );
     }
