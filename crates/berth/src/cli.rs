@@ -112,6 +112,8 @@ pub enum ContainerCmd {
     Attach(AttachArgs),
     /// Display the running processes of a container
     Top(TopArgs),
+    /// Display a live stream of container resource usage statistics
+    Stats(StatsArgs),
     /// Rename an existing container
     Rename(RenameArgs),
     /// Pause all the processes in one or more containers
@@ -707,8 +709,34 @@ pub struct TopArgs {
     #[arg(short, long)]
     pub latest: bool,
     /// CONTAINER [FORMAT-DESCRIPTORS...]
-    #[arg(required = true)]
+    #[arg(allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Show all containers. Only running containers are shown by default. The default is false
+    #[arg(short, long)]
+    pub all: bool,
+    /// Pretty-print container statistics to JSON or using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Time in seconds between stats reports
+    #[arg(short, long, default_value_t = 5, allow_negative_numbers = true)]
+    pub interval: i64,
+    /// Act on the latest container podman is aware of
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Disable resetting the screen between intervals
+    #[arg(long)]
+    pub no_reset: bool,
+    /// Disable streaming stats and only pull the first result, default setting is false
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    pub names: Vec<String>,
 }
 
 #[derive(Args, Debug)]

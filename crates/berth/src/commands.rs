@@ -268,14 +268,18 @@ fn container_cmd(e: &dyn Engine, c: ContainerCmd) -> Result<i32> {
             finish_session(e, &id, attach::run(conn, sess)?, false)
         }
         ContainerCmd::Top(a) => {
-            let name = if a.latest {
-                e.container_latest()?
+            // With --latest every argument is a descriptor.
+            let (name, descriptors) = if a.latest {
+                (e.container_latest()?, &a.args[..])
+            } else if a.args.is_empty() {
+                bail!("you must provide the name or id of a running container");
             } else {
-                a.args[0].clone()
+                (a.args[0].clone(), &a.args[1..])
             };
-            print_table(&e.container_top(&name)?)?;
+            print_table(&e.container_top(&name, descriptors)?)?;
             Ok(0)
         }
+        ContainerCmd::Stats(a) => crate::stats::run(e, &a),
         ContainerCmd::Rename(a) => {
             e.container_rename(&a.container, &a.name)?;
             Ok(0)
@@ -2605,14 +2609,14 @@ fn port(e: &dyn Engine, a: PortArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Rows of cells through Go's tabwriter (minwidth 12 including the padding of 2), as
-/// Podman prints `top`.
-fn print_table(rows: &[Vec<String>]) -> Result<()> {
+/// Tab-separated lines through Go's tabwriter (minwidth 12 including the padding of 2),
+/// as Podman prints `top`.
+fn print_table(lines: &[String]) -> Result<()> {
     let mut tw = tabwriter::TabWriter::new(std::io::stdout())
         .minwidth(10)
         .padding(2);
-    for r in rows {
-        writeln!(tw, "{}", r.join("\t"))?;
+    for l in lines {
+        writeln!(tw, "{l}")?;
     }
     tw.flush()?;
     Ok(())
@@ -2853,7 +2857,7 @@ fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
             let mut header_done = false;
             let mut rows = Vec::new();
             for id in e.pod_container_ids(&a.name)? {
-                let Ok(t) = e.container_top(&id) else {
+                let Ok(t) = e.container_top(&id, &[]) else {
                     continue;
                 };
                 for (i, r) in t.into_iter().enumerate() {

@@ -165,6 +165,30 @@ fn default_header(field: &str) -> String {
     out
 }
 
+/// A table format's spaces outside `{{...}}` become column breaks, as in Podman.
+fn tabs_between_fields(body: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                depth += 1;
+                out.push(c);
+                out.push(chars.next().unwrap_or('{'));
+            }
+            '}' if depth > 0 && chars.peek() == Some(&'}') => {
+                depth -= 1;
+                out.push(c);
+                out.push(chars.next().unwrap_or('}'));
+            }
+            ' ' if depth == 0 => out.push('\t'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Prints rows through a format: "json", a Go template, or "table ..." with headers.
 /// `headers` maps a field name to its column header.
 pub fn print_rows(
@@ -180,9 +204,10 @@ pub fn print_rows(
         return Ok(());
     }
     let (is_table, body) = match format.strip_prefix("table") {
-        Some(rest) => (true, rest.trim_start()),
-        None => (false, format),
+        Some(rest) => (true, tabs_between_fields(rest.trim_start())),
+        None => (false, format.to_string()),
     };
+    let body = body.as_str();
     let t = template(body)?;
     if !is_table {
         for r in rows {

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod cp;
 mod format;
+mod stats;
 
 use clap::Parser;
 

@@ -118,7 +118,15 @@ pub trait Engine: Send + Sync {
     ) -> Result<()>;
     fn container_wait(&self, key: &str, conditions: &[String], interval: Duration) -> Result<i32>;
     fn container_exec(&self, key: &str, opts: &ExecOptions) -> Result<i32>;
-    fn container_top(&self, key: &str) -> Result<Vec<Vec<String>>>;
+    /// `top`: lines of tab-separated columns (or ps(1)'s own lines, for descriptors
+    /// Podman hands to the container's ps).
+    fn container_top(&self, key: &str, descriptors: &[String]) -> Result<Vec<String>>;
+    /// One stats sample; `prev` is the container's previous sample in this stream.
+    fn container_stats(
+        &self,
+        key: &str,
+        prev: Option<&crate::stats::ContainerStats>,
+    ) -> Result<crate::stats::ContainerStats>;
     fn container_rename(&self, key: &str, new_name: &str) -> Result<()>;
     fn container_pause(&self, key: &str, pause: bool) -> Result<String>;
     fn container_exists(&self, key: &str) -> Result<bool>;
@@ -560,8 +568,15 @@ impl Engine for LocalEngine {
     fn container_exec(&self, key: &str, opts: &ExecOptions) -> Result<i32> {
         LocalEngine::container_exec(self, key, opts)
     }
-    fn container_top(&self, key: &str) -> Result<Vec<Vec<String>>> {
-        LocalEngine::container_top(self, key)
+    fn container_top(&self, key: &str, descriptors: &[String]) -> Result<Vec<String>> {
+        LocalEngine::container_top(self, key, descriptors)
+    }
+    fn container_stats(
+        &self,
+        key: &str,
+        prev: Option<&crate::stats::ContainerStats>,
+    ) -> Result<crate::stats::ContainerStats> {
+        LocalEngine::container_stats(self, key, prev)
     }
     fn container_rename(&self, key: &str, new_name: &str) -> Result<()> {
         LocalEngine::container_rename(self, key, new_name)

@@ -11,6 +11,63 @@ impl LocalEngine {
     /// Runs `o.cmd` in the container. Foreground: returns the process's exit code.
     /// Detached: returns 0 once the process is started.
     pub fn container_exec(&self, key: &str, o: &ExecOptions) -> Result<i32> {
+        let (id, pfile, mut cmd) = self.exec_command(key, o)?;
+        let rt = self.runtime()?;
+        let tag = &pfile
+            .file_stem()
+            .map(|s| s.to_string_lossy().trim_start_matches("exec-").to_string())
+            .unwrap_or_default();
+        let rundir = self.rundir(&id);
+        let terminal = o.tty && !o.detach;
+        let pidfile = rundir.join(format!("exec-{tag}.pid"));
+        if o.detach {
+            cmd.arg("--detach").arg("--pid-file").arg(&pidfile);
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        } else if !o.interactive && !o.tty {
+            cmd.stdin(Stdio::null());
+        }
+        let code = if terminal {
+            // As Podman's conmon does: the runtime starts the process detached and hands us
+            // the pty master over a console socket; we relay it and reap the process (as a
+            // subreaper). Our own stdin need not be a terminal.
+            let sock = format!("exec-{tag}.sock");
+            let dir =
+                std::fs::File::open(&rundir).ctx(|| format!("opening {}", rundir.display()))?;
+            use std::os::fd::AsRawFd;
+            let dfd = dir.as_raw_fd();
+            let listener =
+                std::os::unix::net::UnixListener::bind(format!("/proc/self/fd/{dfd}/{sock}"))
+                    .ctx(|| "creating the console socket".into())?;
+            cmd.args(["--detach", "--tty", "--pid-file"])
+                .arg(&pidfile)
+                .arg("--console-socket")
+                .arg(format!("/proc/{}/fd/{dfd}/{sock}", std::process::id()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null());
+            cmd.arg(&id);
+            let r = tty::run(cmd, &listener, &pidfile, o.interactive);
+            let _ = std::fs::remove_file(rundir.join(&sock));
+            r.ctx(|| format!("running {}", rt.name))
+        } else {
+            cmd.arg(&id);
+            cmd.status()
+                .map(|st| exit_code(&st))
+                .ctx(|| format!("running {}", rt.name))
+        };
+        let _ = std::fs::remove_file(&pfile);
+        let _ = std::fs::remove_file(&pidfile);
+        code
+    }
+
+    /// The runtime's `exec` command for `o` (without the container ID), after the checks
+    /// Podman makes; returns the container ID and the process file to remove afterwards.
+    fn exec_command(
+        &self,
+        key: &str,
+        o: &ExecOptions,
+    ) -> Result<(String, std::path::PathBuf, std::process::Command)> {
         let id = self.lookup_container(key)?;
         let rec = self.record(&id)?;
         let (st, _, _) = self.live_state(&rec);
@@ -79,46 +136,28 @@ impl LocalEngine {
             .ctx(|| format!("writing {}", pfile.display()))?;
         let mut cmd = rt.command();
         cmd.arg("exec").arg("--process").arg(&pfile);
-        let pidfile = rundir.join(format!("exec-{tag}.pid"));
-        if o.detach {
-            cmd.arg("--detach").arg("--pid-file").arg(&pidfile);
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        } else if !o.interactive && !o.tty {
-            cmd.stdin(Stdio::null());
-        }
-        let code = if terminal {
-            // As Podman's conmon does: the runtime starts the process detached and hands us
-            // the pty master over a console socket; we relay it and reap the process (as a
-            // subreaper). Our own stdin need not be a terminal.
-            let sock = format!("exec-{tag}.sock");
-            let dir =
-                std::fs::File::open(&rundir).ctx(|| format!("opening {}", rundir.display()))?;
-            use std::os::fd::AsRawFd;
-            let dfd = dir.as_raw_fd();
-            let listener =
-                std::os::unix::net::UnixListener::bind(format!("/proc/self/fd/{dfd}/{sock}"))
-                    .ctx(|| "creating the console socket".into())?;
-            cmd.args(["--detach", "--tty", "--pid-file"])
-                .arg(&pidfile)
-                .arg("--console-socket")
-                .arg(format!("/proc/{}/fd/{dfd}/{sock}", std::process::id()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null());
-            cmd.arg(&id);
-            let r = tty::run(cmd, &listener, &pidfile, o.interactive);
-            let _ = std::fs::remove_file(rundir.join(&sock));
-            r.ctx(|| format!("running {}", rt.name))
-        } else {
-            cmd.arg(&id);
-            cmd.status()
-                .map(|st| exit_code(&st))
-                .ctx(|| format!("running {}", rt.name))
+        Ok((id, pfile, cmd))
+    }
+
+    /// Runs `cmd` in a running container with its output captured: (exit code, the
+    /// output lines, stdout then stderr).
+    pub(crate) fn exec_output(&self, key: &str, cmd: Vec<String>) -> Result<(i32, Vec<String>)> {
+        let o = ExecOptions {
+            cmd,
+            ..Default::default()
         };
+        let (id, pfile, mut c) = self.exec_command(key, &o)?;
+        c.arg(&id).stdin(Stdio::null());
+        let rt = self.runtime()?;
+        let out = c.output().ctx(|| format!("running {}", rt.name));
         let _ = std::fs::remove_file(&pfile);
-        let _ = std::fs::remove_file(&pidfile);
-        code
+        let out = out?;
+        let lines = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .chain(String::from_utf8_lossy(&out.stderr).lines())
+            .map(str::to_string)
+            .collect();
+        Ok((exit_code(&out.status), lines))
     }
 }
 

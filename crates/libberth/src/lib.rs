@@ -30,6 +30,8 @@ pub mod query;
 pub mod resources;
 pub mod save;
 pub mod search;
+pub mod stats;
+pub mod top;
 pub mod types;
 pub mod volumes;
 

@@ -1,6 +1,6 @@
 //! Read-only views of containers: `ps` rows, `inspect` documents, `top`, `info`.
 
-use crate::containers::{display_state, effective_caps, resolve_in_root};
+use crate::containers::{display_state, effective_caps};
 use crate::error::{Error, Result};
 use crate::local::LocalEngine;
 use crate::types::{state, ContainerRecord, PsEntry, PsOptions};
@@ -419,125 +419,11 @@ impl LocalEngine {
         }
         Ok(v)
     }
-
-    /// `top`: the container's processes, as `ps` with Podman's default columns.
-    pub fn container_top(&self, key: &str) -> Result<Vec<Vec<String>>> {
-        let id = self.lookup_container(key)?;
-        let rec = self.record(&id)?;
-        let (st, _, _) = self.live_state(&rec);
-        if st != state::RUNNING && st != state::PAUSED {
-            return Err(Error::InvalidState(
-                id,
-                display_state(&st).into(),
-                "top can only be used on running containers: container state improper",
-            ));
-        }
-        let pids = cgroup_pids(self.cgroups_path(&rec).trim_start_matches('/'));
-        let rootfs = self.store.container_rootfs(&id);
-        let passwd = resolve_in_root(&rootfs, "/etc/passwd")
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default();
-        let user_of = |uid: &str| {
-            passwd
-                .lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
-                .find(|f| f.len() > 2 && f[2] == uid)
-                .map(|f| f[0].to_string())
-                .unwrap_or_else(|| uid.to_string())
-        };
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
-            .unwrap_or(0.0);
-        let mut rows = vec![[
-            "USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()];
-        let mut ns_of: BTreeMap<i32, String> = BTreeMap::new();
-        let mut procs = Vec::new();
-        for pid in pids {
-            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k))
-                    .map(|v| v.split_whitespace().collect::<Vec<_>>())
-                    .unwrap_or_default()
-            };
-            let nspid = field("NSpid:")
-                .last()
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            let uid = field("Uid:")
-                .get(1)
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            ns_of.insert(pid, nspid.clone());
-            let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
-            let f: Vec<&str> = after.split_whitespace().collect();
-            let ppid: i32 = f.get(1).and_then(|x| x.parse().ok()).unwrap_or(0);
-            let tty_nr: i64 = f.get(4).and_then(|x| x.parse().ok()).unwrap_or(0);
-            let utime: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0);
-            let stime: f64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
-            let start: f64 = f.get(19).and_then(|x| x.parse().ok()).unwrap_or(0.0);
-            let elapsed = (uptime - start / hz).max(0.0);
-            let cpu_secs = (utime + stime) / hz;
-            let pcpu = if elapsed > 0.0 {
-                cpu_secs / elapsed * 100.0
-            } else {
-                0.0
-            };
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmd = cmdline
-                .split(|b| *b == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let tty = if tty_nr == 0 {
-                "?".to_string()
-            } else {
-                format!("pts/{}", (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00))
-            };
-            let t = cpu_secs as u64;
-            procs.push((
-                pid,
-                ppid,
-                vec![
-                    user_of(&uid),
-                    nspid,
-                    String::new(),
-                    format!("{pcpu:.3}"),
-                    go_duration(elapsed),
-                    tty,
-                    format!("{}h{}m{}s", t / 3600, (t / 60) % 60, t % 60)
-                        .trim_start_matches("0h")
-                        .trim_start_matches("0m")
-                        .to_string(),
-                    cmd,
-                ],
-            ));
-        }
-        for (_, ppid, mut row) in procs {
-            row[2] = ns_of.get(&ppid).cloned().unwrap_or_else(|| "0".into());
-            rows.push(row);
-        }
-        Ok(rows)
-    }
 }
 
 /// Go's time.Duration formatting (Podman's ELAPSED column): "812.345678ms", "1.5s", "2m3.25s",
 /// "1h0m2s"; below a second in ms, µs or ns.
-fn go_duration(secs: f64) -> String {
+pub fn go_duration(secs: f64) -> String {
     let ns = (secs.max(0.0) * 1e9).round() as u64;
     let frac = |v: u64, unit: u64, suffix: &str| {
         let whole = v / unit;
@@ -579,7 +465,7 @@ fn go_duration(secs: f64) -> String {
 }
 
 /// PIDs in the container's cgroup, from whichever hierarchy lists them.
-fn cgroup_pids(rel: &str) -> Vec<i32> {
+pub(crate) fn cgroup_pids(rel: &str) -> Vec<i32> {
     for base in [
         "/sys/fs/cgroup/pids",
         "/sys/fs/cgroup/memory",
