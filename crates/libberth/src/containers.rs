@@ -1477,12 +1477,16 @@ impl LocalEngine {
                 Ok(())
             })
         })?;
+        // Before the lock goes: whoever waits on it (`run --rm`'s foreground) finds the
+        // anonymous volumes gone too.
+        let removed = if volumes {
+            self.remove_anonymous_volumes(&rec.config)
+        } else {
+            Ok(())
+        };
         l.remove_file();
         drop(l);
-        if volumes {
-            self.remove_anonymous_volumes(&rec.config)?;
-        }
-        Ok(())
+        removed
     }
 
     /// Removes the container's storage, bundle, run dir and exit file. Idempotent.
