@@ -262,7 +262,7 @@ impl SourceRoot<'_> {
     /// The paths (relative to the root) a source pattern names.
     fn matches(&self, pattern: &str) -> std::result::Result<Vec<PathBuf>, String> {
         let rel = inside(pattern)
-            .ok_or_else(|| format!("forbidden path outside the build context: {pattern} ()"))?;
+            .ok_or_else(|| format!("forbidden path outside the build context: {pattern}"))?;
         let has_wild = pattern.contains(['*', '?', '[']);
         if !has_wild {
             let full = self.dir.join(&rel);
