@@ -173,6 +173,9 @@ pub struct BuildArgs {
     /// Network for RUN instructions
     #[arg(long)]
     pub network: Option<String>,
+    /// Bind mount a volume into RUN containers
+    #[arg(short, long)]
+    pub volume: Vec<String>,
     /// Remove intermediate containers after a successful build
     #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub rm: bool,

@@ -1308,6 +1308,7 @@ fn build(e: &dyn Engine, a: BuildArgs) -> Result<i32> {
         format: a.format.clone(),
         pull: a.pull.clone(),
         network: a.network.clone(),
+        volumes: a.volume.clone(),
     };
     let id = if a.quiet {
         e.image_build(&opts, &mut std::io::sink())?

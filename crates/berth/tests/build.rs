@@ -233,7 +233,7 @@ fn cache_hits_and_misses() {
             (
                 "Containerfile",
                 &format!(
-                    "FROM {BUSYBOX}\nRUN echo ran >> /runs\nCOPY a /a\nCOPY b /b\nRUN cat /a /b > /ab\n"
+                    "FROM {BUSYBOX}\nRUN echo ran >> /host/runs\nCOPY a /a\nCOPY b /b\nRUN cat /a /b > /ab\n"
                 ),
             ),
             ("a", "1"),
@@ -242,19 +242,19 @@ fn cache_hits_and_misses() {
     );
     let vol = format!("{}:/host", host.display());
     let build = |extra: &[&str]| {
-        let mut args = vec!["build", "--network", "none", "-t", "cached"];
+        let mut args = vec!["build", "-v", &vol, "-t", "cached"];
         args.extend_from_slice(extra);
         args.push(s(&ctx));
         env.ok(&args)
     };
-    // The bind mount for RUN is not supported yet: count runs through the image instead.
-    let _ = vol;
     let first = build(&[]);
     assert!(!first.contains("Using cache"), "{first}");
     let id1 = first.lines().last().unwrap().to_string();
     let second = build(&[]);
     assert_eq!(second.matches("--> Using cache").count(), 4, "{second}");
     assert_eq!(second.lines().last().unwrap(), id1);
+    // The RUN did not run again.
+    assert_eq!(std::fs::read_to_string(host.join("runs")).unwrap(), "ran\n");
     // Intermediate images are hidden from `images` but not from `images -a`.
     let shown = env.ok(&["images", "-q"]);
     let all = env.ok(&["images", "-a", "-q"]);
@@ -270,6 +270,10 @@ fn cache_hits_and_misses() {
     // --no-cache runs everything again.
     let fourth = build(&["--no-cache"]);
     assert!(!fourth.contains("Using cache"), "{fourth}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("runs")).unwrap(),
+        "ran\nran\n"
+    );
 }
 
 #[test]

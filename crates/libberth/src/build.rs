@@ -44,6 +44,8 @@ pub struct BuildOptions {
     pub pull: String,
     /// `--network` for RUN (default none).
     pub network: Option<String>,
+    /// `-v SRC:DST[:OPTS]` for RUN, as given.
+    pub volumes: Vec<String>,
 }
 
 /// A stage as it is being built.
@@ -1006,6 +1008,7 @@ impl Builder<'_> {
         command: Vec<String>,
         env: Vec<String>,
         user: Option<String>,
+        volumes: Vec<String>,
     ) -> Result<String> {
         let image = st.image.clone().ok_or_else(|| {
             Error::InvalidArg("a RUN or COPY step needs a base image (not scratch)".into())
@@ -1024,6 +1027,7 @@ impl Builder<'_> {
             user,
             networks: vec![self.opts.network.clone().unwrap_or_else(|| "none".into())],
             read_only_tmpfs: true,
+            volumes,
             labels: BTreeMap::from([("io.berth.build".to_string(), "true".to_string())]),
             ..CreateOptions::default()
         };
@@ -1073,7 +1077,7 @@ impl Builder<'_> {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let user = st.config.config.user.clone().filter(|u| !u.is_empty());
-        let cid = self.step_container(st, command, env, user)?;
+        let cid = self.step_container(st, command, env, user, self.opts.volumes.clone())?;
         let code = self.attach_run(&cid);
         let code = match code {
             Ok(c) => c,
@@ -1285,7 +1289,7 @@ impl Builder<'_> {
 
     fn copy_step(&mut self, st: &StageState, p: PreparedCopy) -> Result<berth_storage::LayerInfo> {
         let user = Some(p.chown.clone().unwrap_or_else(|| "0:0".into()));
-        let cid = self.step_container(st, vec!["/".into()], Vec::new(), user)?;
+        let cid = self.step_container(st, vec!["/".into()], Vec::new(), user, Vec::new())?;
         let r = (|| -> Result<()> {
             // The directory the entries go to, and the file name for a single file.
             let (dir, name) = if p.into_dir {
