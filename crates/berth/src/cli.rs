@@ -138,6 +138,60 @@ pub enum ContainerCmd {
 }
 
 #[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name (and optionally tag) of the resulting image
+    #[arg(short, long)]
+    pub tag: Vec<String>,
+    /// Containerfile to use (`-` for standard input)
+    #[arg(short, long)]
+    pub file: Option<String>,
+    /// ARG=VALUE for the build
+    #[arg(long)]
+    pub build_arg: Vec<String>,
+    /// Stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use existing cached images
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Cache intermediate images during the build
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub layers: bool,
+    /// Print only the image ID
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// File to write the image ID to
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Set metadata for the image
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Format of the image manifest and metadata
+    #[arg(long, default_value = "oci")]
+    pub format: String,
+    /// Pull policy: always, missing, never, newer
+    #[arg(long, default_value = "missing", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
+    pub pull: String,
+    /// Network for RUN instructions
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Bind mount a volume into RUN containers
+    #[arg(short, long)]
+    pub volume: Vec<String>,
+    /// Remove intermediate containers after a successful build
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub rm: bool,
+    /// Always remove intermediate containers
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub force_rm: bool,
+    /// Ignore file to use instead of .containerignore/.dockerignore
+    #[arg(long)]
+    pub ignorefile: Option<PathBuf>,
+    /// Context directory
+    pub context: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct CommitArgs {
     /// Set the author for the image committed
     #[arg(short, long)]
@@ -232,6 +286,8 @@ pub enum ContainerGroup {
 
 #[derive(Subcommand, Debug)]
 pub enum ImageShared {
+    /// Build an image using instructions from Containerfiles
+    Build(BuildArgs),
     /// Load image(s) from a tar archive
     Load(LoadArgs),
     /// Import a tarball to create a filesystem image

@@ -1224,6 +1224,114 @@ fn images(e: &dyn Engine, a: ImagesArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `build`: finds the Containerfile and the ignore file as Podman does, runs the build,
+/// prints the steps (unless `-q`) and the image ID.
+fn build(e: &dyn Engine, a: BuildArgs) -> Result<i32> {
+    let context = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
+    if !context.is_dir() {
+        bail!("no such file or directory: {}", context.display());
+    }
+    let (text, name, cf_path) = match a.file.as_deref() {
+        Some("-") => {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                .context("reading the Containerfile from standard input")?;
+            (t, "Containerfile".to_string(), None)
+        }
+        Some(f) => {
+            let p = PathBuf::from(f);
+            let t = std::fs::read_to_string(&p)
+                .with_context(|| format!("reading Containerfile {f}"))?;
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| f.to_string());
+            (t, n, Some(p))
+        }
+        None => {
+            let p = berth_build::find_containerfile(&context).ok_or_else(|| {
+                anyhow!(
+                    "no Containerfile or Dockerfile specified or found in context directory, {}: no such file or directory",
+                    context.display()
+                )
+            })?;
+            let t =
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (t, n, Some(p))
+        }
+    };
+    let ignore_path = match &a.ignorefile {
+        Some(p) => Some(p.clone()),
+        None => berth_build::find_ignore_file(&context, cf_path.as_deref()),
+    };
+    let ignore = ignore_path
+        .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?;
+    let mut build_args = std::collections::BTreeMap::new();
+    for b in &a.build_arg {
+        match b.split_once('=') {
+            Some((k, v)) => build_args.insert(k.to_string(), v.to_string()),
+            // `--build-arg NAME`: the value from our environment, if set.
+            None => match std::env::var(b) {
+                Ok(v) => build_args.insert(b.clone(), v),
+                Err(_) => continue,
+            },
+        };
+    }
+    let labels = a
+        .label
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect();
+    if !matches!(a.format.as_str(), "oci" | "docker") {
+        bail!("unrecognized image type {:?}", a.format);
+    }
+    let tags = a
+        .tag
+        .iter()
+        .map(|t| berth_image::normalize_name(t))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let opts = libberth::build::BuildOptions {
+        containerfile: text,
+        containerfile_name: name,
+        context,
+        ignore,
+        tags: tags.clone(),
+        build_args,
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        layers: a.layers,
+        labels,
+        format: a.format.clone(),
+        pull: a.pull.clone(),
+        network: a.network.clone(),
+        volumes: a.volume.clone(),
+    };
+    let id = if a.quiet {
+        e.image_build(&opts, &mut std::io::sink())?
+    } else {
+        let mut out = std::io::stdout();
+        let id = e.image_build(&opts, &mut out)?;
+        for t in &tags {
+            println!("Successfully tagged {t}");
+        }
+        id
+    };
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, &id)
+            .with_context(|| format!("failed to write image ID to {}", f.display()))?;
+    }
+    println!("{id}");
+    Ok(0)
+}
+
 /// `commit`: progress on stderr as Podman prints it (unless `-q`), the image ID on stdout.
 fn commit(e: &dyn Engine, a: CommitArgs) -> Result<i32> {
     use libberth::commit::{CommitEvent, CommitOptions};
@@ -1501,6 +1609,7 @@ fn parse_labels(values: &[String]) -> BTreeMap<String, String> {
 
 fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
     match c {
+        ImageShared::Build(a) => build(e, a),
         ImageShared::Load(a) => {
             let (path, _tmp) = input_file(
                 a.input

@@ -61,6 +61,16 @@ CREATE INDEX IF NOT EXISTS network_ips_by_container ON network_ips(container);
 ";
 
 /// Version 4: pods (their settings as JSON, see `pod::PodConfig`).
+const SCHEMA_V5: &str = "
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS build_intermediate (
+    id TEXT PRIMARY KEY
+);
+";
+
 const SCHEMA_V4: &str = "
 CREATE TABLE IF NOT EXISTS pods (
     id TEXT PRIMARY KEY,
@@ -121,6 +131,14 @@ impl Db {
             tx.execute_batch(SCHEMA_V3)?;
             tx.execute_batch(SCHEMA_V4)?;
             tx.pragma_update(None, "user_version", 4)?;
+            tx.commit()?;
+        }
+        // Version 5: the build cache (step key -> image) and the intermediate images it
+        // keeps, which `images` hides unless `-a`.
+        if version < 5 {
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA_V5)?;
+            tx.pragma_update(None, "user_version", 5)?;
             tx.commit()?;
         }
         Ok(())

@@ -51,6 +51,12 @@ pub trait Engine: Send + Sync {
         events: &mut dyn FnMut(berth_image::SaveEvent<'_>),
     ) -> Result<()>;
     fn image_history(&self, key: &str) -> Result<Vec<crate::save::HistoryEntry>>;
+    /// `build`: the final image's ID; progress and RUN output on `out`.
+    fn image_build(
+        &self,
+        opts: &crate::build::BuildOptions,
+        out: &mut dyn std::io::Write,
+    ) -> Result<String>;
     fn image_pull(
         &self,
         reference: &str,
@@ -489,6 +495,13 @@ impl Engine for LocalEngine {
     }
     fn image_prune(&self, all: bool) -> Result<Vec<String>> {
         LocalEngine::image_prune(self, all)
+    }
+    fn image_build(
+        &self,
+        opts: &crate::build::BuildOptions,
+        out: &mut dyn std::io::Write,
+    ) -> Result<String> {
+        self.build(opts, out)
     }
     fn image_mount(&self, key: &str) -> Result<(String, std::path::PathBuf)> {
         LocalEngine::image_mount(self, key)

@@ -347,8 +347,19 @@ impl LocalEngine {
     }
 
     pub fn images(&self, all: bool) -> Result<Vec<ImageSummary>> {
-        let _ = all; // berth keeps no intermediate images yet
-        let imgs = self.db().images()?;
+        let mut imgs = self.db().images()?;
+        if !all {
+            // Intermediate build images are listed with -a only.
+            let hidden: HashSet<String> = {
+                let db = self.db();
+                let mut st = db.conn().prepare("SELECT id FROM build_intermediate")?;
+                let ids = st
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                ids
+            };
+            imgs.retain(|i| !i.names.is_empty() || !hidden.contains(&i.id));
+        }
         let mut counts: BTreeMap<String, u32> = BTreeMap::new();
         for c in self.db().containers()? {
             *counts.entry(c.image_id).or_default() += 1;

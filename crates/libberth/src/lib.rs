@@ -2,6 +2,7 @@
 //! libberth: the objects berth manages (images, containers) and their life cycles, the
 //! state database, locks, and the `Engine` interface the CLI and the REST API call.
 
+pub mod build;
 pub mod commit;
 pub mod config;
 pub mod containers;

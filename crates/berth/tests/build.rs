@@ -1,0 +1,332 @@
+//! `build`: Containerfiles run through the real binary; the resulting image's config and
+//! files are checked with `image inspect` and `run`.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn inspect(env: &Env, image: &str) -> Value {
+    let v: Value = serde_json::from_str(&env.ok(&["image", "inspect", image])).unwrap();
+    v[0].clone()
+}
+
+/// A context directory with these files (path, content).
+fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = env.dir.join(name);
+    for (p, c) in files {
+        let p = dir.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, c).unwrap();
+    }
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn instructions_set_config_and_files() {
+    let env = Env::new();
+    env.busybox();
+    let cf = format!(
+        "FROM {BUSYBOX}\n\
+         ARG GREETING=hello\n\
+         ENV APP=/app NAME=\"$GREETING world\"\n\
+         LABEL version=1.0 \"with space\"=yes\n\
+         WORKDIR $APP\n\
+         COPY a.txt .\n\
+         COPY --chmod=0755 dir/ sub/\n\
+         COPY *.cfg /etc/cfgs/\n\
+         RUN echo \"$GREETING\" > greeting && chown 1:1 greeting\n\
+         RUN [\"sh\", \"-c\", \"echo exec >> /app/greeting\"]\n\
+         RUN <<EOF\n\
+         echo heredoc > /app/here\n\
+         EOF\n\
+         EXPOSE 8080 53/udp\n\
+         VOLUME /data\n\
+         STOPSIGNAL SIGTERM\n\
+         USER 1000:1000\n\
+         ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+         CMD [\"echo hi\"]\n"
+    );
+    let ctx = context(
+        &env,
+        "ctx",
+        &[
+            ("Containerfile", &cf),
+            ("a.txt", "A\n"),
+            ("dir/x", "X\n"),
+            ("dir/deep/y", "Y\n"),
+            ("one.cfg", "1\n"),
+            ("two.cfg", "2\n"),
+            ("three.txt", "3\n"),
+        ],
+    );
+    let out = env.ok(&["build", "-t", "built", "-t", "other:v1", s(&ctx)]);
+    assert!(out.contains("STEP 1/17: FROM"), "{out}");
+    assert!(out.contains("COMMIT localhost/built:latest"), "{out}");
+    assert!(
+        out.contains("Successfully tagged localhost/built:latest"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Successfully tagged localhost/other:v1"),
+        "{out}"
+    );
+    let id = out.lines().last().unwrap().to_string();
+    assert_eq!(id.len(), 64, "{out}");
+
+    let i = inspect(&env, "built");
+    assert_eq!(i["Id"], id);
+    let c = &i["Config"];
+    let env_list: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(env_list.contains(&"APP=/app"), "{c}");
+    assert!(env_list.contains(&"NAME=hello world"), "{c}");
+    assert_eq!(c["Labels"]["version"], "1.0");
+    assert_eq!(c["Labels"]["with space"], "yes");
+    assert_eq!(c["WorkingDir"], "/app");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["StopSignal"], "SIGTERM");
+    assert!(c["ExposedPorts"]["8080/tcp"].is_object(), "{c}");
+    assert!(c["ExposedPorts"]["53/udp"].is_object(), "{c}");
+    assert!(c["Volumes"]["/data"].is_object(), "{c}");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["echo hi"]));
+    assert_eq!(env.ok(&["run", "--rm", "built"]), "hi\n");
+
+    let files = env.ok(&[
+        "run",
+        "--rm",
+        "--user",
+        "0",
+        "--entrypoint",
+        "sh",
+        "built",
+        "-c",
+        "cat /app/a.txt /app/sub/x /app/sub/deep/y /etc/cfgs/one.cfg /etc/cfgs/two.cfg \
+         /app/greeting /app/here; ls /etc/cfgs; stat -c %a /app/sub/x; stat -c %u /app/greeting",
+    ]);
+    assert_eq!(
+        files,
+        "A\nX\nY\n1\n2\nhello\nexec\nheredoc\none.cfg\ntwo.cfg\n755\n1\n"
+    );
+
+    // History: one entry per instruction, metadata ones without a layer.
+    let h: Value = serde_json::from_str(&env.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .History}}",
+        "built",
+    ]))
+    .unwrap_or(Value::Null);
+    if let Some(h) = h.as_array() {
+        let by: Vec<String> = h
+            .iter()
+            .map(|e| e["created_by"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert!(
+            by.iter()
+                .any(|b| b == "/bin/sh -c #(nop) ENV APP=/app NAME=hello world"),
+            "{by:?}"
+        );
+        assert!(
+            by.iter()
+                .any(|b| b.starts_with("/bin/sh -c echo \"$GREETING\"")),
+            "{by:?}"
+        );
+    }
+}
+
+#[test]
+fn multi_stage_build_args_target_and_stdin() {
+    let env = Env::new();
+    env.busybox();
+    let cf = format!(
+        "ARG BASE={BUSYBOX}\n\
+         FROM $BASE AS builder\n\
+         ARG WHAT=default\n\
+         RUN mkdir /out && echo \"$WHAT\" > /out/result\n\
+         FROM scratch AS other\n\
+         COPY --from=builder /out/result /copied\n\
+         FROM $BASE\n\
+         COPY --from=builder /out/ /final/\n\
+         CMD [\"cat\", \"/final/result\"]\n"
+    );
+    let ctx = context(&env, "ms", &[("Dockerfile", &cf)]);
+    env.ok(&[
+        "build",
+        "-q",
+        "--build-arg",
+        "WHAT=given",
+        "-t",
+        "ms",
+        s(&ctx),
+    ]);
+    assert_eq!(env.ok(&["run", "--rm", "ms"]), "given\n");
+    // --target stops at a stage; -f - reads stdin.
+    let out = env.ok(&["build", "--target", "builder", "-t", "b1", s(&ctx)]);
+    assert!(out.contains("STEP 3/3"), "{out}");
+    assert_eq!(
+        env.ok(&["run", "--rm", "b1", "cat", "/out/result"]),
+        "default\n"
+    );
+    let mut c = env.cmd();
+    c.args(["build", "-q", "-t", "fromstdin", "-f", "-", s(&ctx)]);
+    c.stdin(std::process::Stdio::piped());
+    let mut child = c.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("FROM {BUSYBOX}\nLABEL from=stdin\n").as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        inspect(&env, "fromstdin")["Config"]["Labels"]["from"],
+        "stdin"
+    );
+    let unknown = env.fails(125, &["build", "--target", "nope", s(&ctx)]);
+    assert!(unknown.contains("nope"), "{unknown}");
+}
+
+#[test]
+fn ignore_file_with_exception() {
+    let env = Env::new();
+    env.busybox();
+    let ctx = context(
+        &env,
+        "ign",
+        &[
+            ("Containerfile", &format!("FROM {BUSYBOX}\nCOPY . /ctx/\n")),
+            (".containerignore", "*.log\n!keep.log\nsecret/\n"),
+            ("a.log", "no"),
+            ("keep.log", "yes"),
+            ("secret/key", "no"),
+            ("ok.txt", "ok"),
+        ],
+    );
+    env.ok(&["build", "-q", "-t", "ign", s(&ctx)]);
+    let ls = env.ok(&["run", "--rm", "ign", "ls", "/ctx"]);
+    assert_eq!(ls, "Containerfile\nkeep.log\nok.txt\n");
+}
+
+#[test]
+fn cache_hits_and_misses() {
+    let env = Env::new();
+    env.busybox();
+    let host = env.dir.join("runs");
+    std::fs::create_dir_all(&host).unwrap();
+    let ctx = context(
+        &env,
+        "cache",
+        &[
+            (
+                "Containerfile",
+                &format!(
+                    "FROM {BUSYBOX}\nRUN echo ran >> /host/runs\nCOPY a /a\nCOPY b /b\nRUN cat /a /b > /ab\n"
+                ),
+            ),
+            ("a", "1"),
+            ("b", "2"),
+        ],
+    );
+    let vol = format!("{}:/host", host.display());
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "-v", &vol, "-t", "cached"];
+        args.extend_from_slice(extra);
+        args.push(s(&ctx));
+        env.ok(&args)
+    };
+    let first = build(&[]);
+    assert!(!first.contains("Using cache"), "{first}");
+    let id1 = first.lines().last().unwrap().to_string();
+    let second = build(&[]);
+    assert_eq!(second.matches("--> Using cache").count(), 4, "{second}");
+    assert_eq!(second.lines().last().unwrap(), id1);
+    // The RUN did not run again.
+    assert_eq!(std::fs::read_to_string(host.join("runs")).unwrap(), "ran\n");
+    // Intermediate images are hidden from `images` but not from `images -a`.
+    let shown = env.ok(&["images", "-q"]);
+    let all = env.ok(&["images", "-a", "-q"]);
+    assert!(
+        all.lines().count() > shown.lines().count(),
+        "{shown} / {all}"
+    );
+    // A changed file invalidates its step and the ones after it only.
+    std::fs::write(ctx.join("b"), "3").unwrap();
+    let third = build(&[]);
+    assert_eq!(third.matches("--> Using cache").count(), 2, "{third}");
+    assert_eq!(env.ok(&["run", "--rm", "cached", "cat", "/ab"]), "13");
+    // --no-cache runs everything again.
+    let fourth = build(&["--no-cache"]);
+    assert!(!fourth.contains("Using cache"), "{fourth}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("runs")).unwrap(),
+        "ran\nran\n"
+    );
+}
+
+#[test]
+fn failing_run_leaves_nothing_behind() {
+    let env = Env::new();
+    env.busybox();
+    let before = env.ok(&["images", "-a", "-q"]);
+    let ctx = context(
+        &env,
+        "fail",
+        &[(
+            "Containerfile",
+            &format!("FROM {BUSYBOX}\nRUN echo to-stdout; echo to-stderr >&2; exit 3\n"),
+        )],
+    );
+    let r = env.run(&["build", "--layers=false", "-t", "never", s(&ctx)]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("to-stdout"), "{}", r.stdout);
+    assert!(r.stderr.contains("to-stderr"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "Error: building at STEP \"RUN echo to-stdout; echo to-stderr >&2; exit 3\": while running runtime: exit status 3"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    assert_eq!(env.ok(&["images", "-a", "-q"]), before);
+}
+
+#[test]
+fn bad_input() {
+    let env = Env::new();
+    env.busybox();
+    let cases: &[(&str, &str)] = &[
+        ("FROM scratch\nFROBNICATE x\n", "Containerfile:2"),
+        ("FROM scratch\nCOPY missing /x\n", "Containerfile:2"),
+        (
+            "FROM scratch\nCOPY ../outside /x\n",
+            "outside the build context",
+        ),
+        (
+            "FROM scratch\nCOPY --from=nostage /a /b\n",
+            "Containerfile:2",
+        ),
+    ];
+    for (i, (cf, want)) in cases.iter().enumerate() {
+        let ctx = context(&env, &format!("bad{i}"), &[("Containerfile", cf)]);
+        let err = env.fails(125, &["build", s(&ctx)]);
+        assert!(err.contains(want), "{cf}: {err}");
+    }
+    let empty = env.dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = env.fails(125, &["build", s(&empty)]);
+    assert!(err.contains("no Containerfile or Dockerfile"), "{err}");
+}

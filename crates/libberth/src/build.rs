@@ -1,0 +1,1507 @@
+//! `build`: runs a Containerfile (parsed by `berth-build`) step by step. RUN steps run in
+//! real containers through the same create/start path as `berth run`; COPY/ADD extract
+//! into a container's file system; every step becomes an image whose config and history
+//! are Podman's, kept as an intermediate image and recorded in the layer cache under
+//! its key (parent image + resolved instruction + copied content).
+
+use crate::engine::Engine;
+use crate::error::{Error, IoContext, Result};
+use crate::images::StoredLayer;
+use crate::local::LocalEngine;
+use crate::types::CreateOptions;
+use berth_build::{
+    CommandForm, Containerfile, Copy, CopySource, Healthcheck, IgnoreMatcher, Instruction,
+    InstructionKind, Stage,
+};
+use berth_image::{Empty, HealthConfig, History, ImageConfig, RootFs};
+use berth_oci::monitor::{read_frame, EXIT, STDERR, STDOUT};
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+/// What `build` is asked to do (the CLI has found the files).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The Containerfile's text and the name shown in errors.
+    pub containerfile: String,
+    pub containerfile_name: String,
+    pub context: PathBuf,
+    /// The ignore file's text, if any.
+    pub ignore: Option<String>,
+    /// Normalized names for the final image.
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    /// `--layers` (default true): look up and record the cache.
+    pub layers: bool,
+    pub labels: Vec<(String, String)>,
+    /// "oci" or "docker".
+    pub format: String,
+    /// "never", "missing" (others are treated as "missing").
+    pub pull: String,
+    /// `--network` for RUN (default none).
+    pub network: Option<String>,
+    /// `-v SRC:DST[:OPTS]` for RUN, as given.
+    pub volumes: Vec<String>,
+}
+
+/// A stage as it is being built.
+struct StageState {
+    /// None for `scratch` until a step makes an image.
+    image: Option<String>,
+    config: ImageConfig,
+    /// Declared ARGs and their values, in order.
+    args: Vec<(String, String)>,
+    shell: Vec<String>,
+    workdir_created: bool,
+}
+
+impl StageState {
+    fn lookup(&self, name: &str) -> Option<String> {
+        let env = self.config.config.env.as_deref().unwrap_or_default();
+        for e in env.iter().rev() {
+            if let Some((k, v)) = e.split_once('=') {
+                if k == name {
+                    return Some(v.to_string());
+                }
+            }
+        }
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+fn line_err(file: &str, line: usize, msg: impl std::fmt::Display) -> Error {
+    Error::InvalidArg(format!("{file}:{line}: {msg}"))
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(11)]
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn set_env(config: &mut ImageConfig, key: &str, value: &str) {
+    let env = config.config.env.get_or_insert_with(Vec::new);
+    let entry = format!("{key}={value}");
+    if let Some(e) = env
+        .iter_mut()
+        .find(|e| e.split_once('=').map(|(k, _)| k) == Some(key))
+    {
+        *e = entry;
+    } else {
+        env.push(entry);
+    }
+}
+
+fn form_vec(form: &CommandForm, shell: &[String]) -> Vec<String> {
+    match form {
+        CommandForm::Exec(v) => v.clone(),
+        CommandForm::Shell(s) => {
+            let mut v = shell.to_vec();
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+/// A lexically normalized relative path inside a root; `None` when it climbs out.
+fn inside(path: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir if !out.pop() => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// Shell-style wildcard match of one path component (`*`, `?`, `[...]`).
+fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            wildcard(&pattern[1..], name) || (!name.is_empty() && wildcard(pattern, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &name[1..]),
+        (Some(b'['), Some(&c)) => match pattern.iter().position(|&b| b == b']') {
+            Some(end) => {
+                let set = &pattern[1..end];
+                let (neg, set) = match set.first() {
+                    Some(b'!' | b'^') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == b'-' {
+                        hit |= set[i] <= c && c <= set[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= set[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != neg && wildcard(&pattern[end + 1..], &name[1..])
+            }
+            None => c == b'[' && wildcard(&pattern[1..], &name[1..]),
+        },
+        (Some(&p), Some(&c)) => p == c && wildcard(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// Files to put in a COPY layer: a tar in memory and a checksum of what it holds
+/// (names, modes, owners and contents, not times).
+struct CopyTar {
+    builder: tar::Builder<Vec<u8>>,
+    hash: Sha256,
+    mode: Option<u32>,
+}
+
+impl CopyTar {
+    fn new(mode: Option<u32>) -> Self {
+        Self {
+            builder: tar::Builder::new(Vec::new()),
+            hash: Sha256::new(),
+            mode,
+        }
+    }
+
+    fn dir(&mut self, name: &Path, mode: u32, mtime: u64) -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(self.mode.unwrap_or(mode));
+        h.set_size(0);
+        h.set_mtime(mtime);
+        self.hash.update(format!(
+            "d {} {:o}\n",
+            name.display(),
+            h.mode().unwrap_or(0)
+        ));
+        self.builder
+            .append_data(&mut h, name, std::io::empty())
+            .ctx(|| format!("adding {}", name.display()))
+    }
+
+    fn file(&mut self, name: &Path, src: &Path, meta: &std::fs::Metadata) -> Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(meta.mtime().max(0) as u64);
+        let mode = self.mode.unwrap_or(meta.permissions().mode() & 0o7777);
+        h.set_mode(mode);
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(src).ctx(|| format!("reading {}", src.display()))?;
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            self.hash
+                .update(format!("l {} {}\n", name.display(), target.display()));
+            return self
+                .builder
+                .append_link(&mut h, name, &target)
+                .ctx(|| format!("adding {}", name.display()));
+        }
+        let data = std::fs::read(src).ctx(|| format!("reading {}", src.display()))?;
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(data.len() as u64);
+        self.hash
+            .update(format!("f {} {mode:o} {}\n", name.display(), data.len()));
+        self.hash.update(&data);
+        self.builder
+            .append_data(&mut h, name, data.as_slice())
+            .ctx(|| format!("adding {}", name.display()))
+    }
+
+    fn data(&mut self, name: &Path, data: &[u8]) -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        let mode = self.mode.unwrap_or(0o644);
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        self.hash
+            .update(format!("f {} {mode:o} {}\n", name.display(), data.len()));
+        self.hash.update(data);
+        self.builder
+            .append_data(&mut h, name, data)
+            .ctx(|| format!("adding {}", name.display()))
+    }
+}
+
+/// A source root for COPY: the context (with its ignore file) or a stage's or image's
+/// file system (mounted for the step).
+struct SourceRoot<'a> {
+    dir: PathBuf,
+    ignore: Option<&'a IgnoreMatcher>,
+}
+
+impl SourceRoot<'_> {
+    fn excluded(&self, rel: &Path) -> bool {
+        self.ignore
+            .is_some_and(|m| m.is_excluded(&rel.to_string_lossy()))
+    }
+
+    /// The paths (relative to the root) a source pattern names.
+    fn matches(&self, pattern: &str) -> std::result::Result<Vec<PathBuf>, String> {
+        let rel = inside(pattern)
+            .ok_or_else(|| format!("forbidden path outside the build context: {pattern}"))?;
+        let has_wild = pattern.contains(['*', '?', '[']);
+        if !has_wild {
+            let full = self.dir.join(&rel);
+            if std::fs::symlink_metadata(&full).is_err() || self.excluded(&rel) {
+                return Err(format!("no such file or directory: {pattern}"));
+            }
+            return Ok(vec![rel]);
+        }
+        // Wildcards: each component matched against the directory listing.
+        let mut found = vec![PathBuf::new()];
+        for comp in rel.components() {
+            let pat = comp.as_os_str().to_string_lossy().into_owned();
+            let mut next = Vec::new();
+            for base in &found {
+                if !pat.contains(['*', '?', '[']) {
+                    let p = base.join(&pat);
+                    if std::fs::symlink_metadata(self.dir.join(&p)).is_ok() {
+                        next.push(p);
+                    }
+                    continue;
+                }
+                let Ok(rd) = std::fs::read_dir(self.dir.join(base)) else {
+                    continue;
+                };
+                let mut names: Vec<String> = rd
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                for n in names {
+                    if wildcard(pat.as_bytes(), n.as_bytes()) {
+                        next.push(base.join(n));
+                    }
+                }
+            }
+            found = next;
+        }
+        found.retain(|p| !self.excluded(p));
+        if found.is_empty() {
+            return Err(format!("no items matching glob {pattern:?} copied"));
+        }
+        Ok(found)
+    }
+
+    /// Adds `rel` to the tar as `name` (a directory's contents go under `name`).
+    fn add(&self, tar: &mut CopyTar, rel: &Path, name: &Path) -> Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let full = self.dir.join(rel);
+        let meta =
+            std::fs::symlink_metadata(&full).ctx(|| format!("reading {}", full.display()))?;
+        if !meta.is_dir() {
+            return tar.file(name, &full, &meta);
+        }
+        if !name.as_os_str().is_empty() {
+            tar.dir(
+                name,
+                meta.permissions().mode() & 0o7777,
+                meta.mtime().max(0) as u64,
+            )?;
+        }
+        let mut entries: Vec<_> = std::fs::read_dir(&full)
+            .ctx(|| format!("reading {}", full.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        entries.sort();
+        for e in entries {
+            let child = rel.join(&e);
+            if self.excluded(&child) {
+                let is_dir = std::fs::symlink_metadata(self.dir.join(&child))
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false);
+                // An excluded directory may still hold re-included (`!`) files.
+                if !is_dir
+                    || self
+                        .ignore
+                        .is_some_and(|m| m.can_skip_dir(&child.to_string_lossy()))
+                {
+                    continue;
+                }
+            }
+            self.add(tar, &child, &name.join(&e))?;
+        }
+        Ok(())
+    }
+}
+
+struct Builder<'a> {
+    engine: &'a LocalEngine,
+    opts: &'a BuildOptions,
+    cf: Containerfile,
+    ignore: Option<IgnoreMatcher>,
+    out: &'a mut dyn Write,
+    step: usize,
+    steps: usize,
+    /// Images of the stages built so far, by index.
+    stage_images: BTreeMap<usize, String>,
+    /// Intermediate images made by this build.
+    made: Vec<String>,
+}
+
+impl LocalEngine {
+    /// `build`: returns the final image's ID. Progress goes to `out`, RUN output to `out`
+    /// (stdout) and our stderr.
+    pub fn build(&self, opts: &BuildOptions, out: &mut dyn Write) -> Result<String> {
+        let cf = berth_build::parse_named(&opts.containerfile, &opts.containerfile_name)
+            .map_err(|e| Error::InvalidArg(e.to_string()))?;
+        let ignore = match &opts.ignore {
+            Some(text) => {
+                Some(IgnoreMatcher::new(text).map_err(|e| Error::InvalidArg(e.to_string()))?)
+            }
+            None => None,
+        };
+        if !opts.context.is_dir() {
+            return Err(Error::InvalidArg(format!(
+                "context directory {} does not exist",
+                opts.context.display()
+            )));
+        }
+        let target = match &opts.target {
+            Some(t) => cf.stage_by_name(t, cf.stages.len()).ok_or_else(|| {
+                Error::InvalidArg(format!(
+                    "the target {t:?} was not found in the provided Containerfile"
+                ))
+            })?,
+            None => cf.stages.len() - 1,
+        };
+        let needed = needed_stages(&cf, target);
+        let steps = needed
+            .iter()
+            .map(|&i| cf.stages[i].instructions.len() + 1)
+            .sum();
+        let mut b = Builder {
+            engine: self,
+            opts,
+            cf,
+            ignore,
+            out,
+            step: 0,
+            steps,
+            stage_images: BTreeMap::new(),
+            made: Vec::new(),
+        };
+        let result = b.run(&needed, target);
+        let made = std::mem::take(&mut b.made);
+        match result {
+            Ok(id) => {
+                self.db().write(|tx| {
+                    tx.execute("DELETE FROM build_intermediate WHERE id = ?1", [&id])?;
+                    Ok(())
+                })?;
+                Ok(id)
+            }
+            Err(e) => {
+                // No half-built images: the images of this build that no cache entry
+                // keeps (without --layers) go.
+                if !opts.layers {
+                    for id in made {
+                        let _ = self.rmi(&[id], true, false);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn cached_image(&self, key: &str) -> Result<Option<String>> {
+        let id: Option<String> = {
+            let db = self.db();
+            let mut st = db
+                .conn()
+                .prepare("SELECT image_id FROM build_cache WHERE key = ?1")?;
+            let mut rows = st.query([key])?;
+            match rows.next()? {
+                Some(r) => Some(r.get(0)?),
+                None => None,
+            }
+        };
+        match id {
+            Some(id) if self.db().image(&id)?.is_some() => Ok(Some(id)),
+            _ => Ok(None),
+        }
+    }
+
+    fn layers_of(&self, image: Option<&str>) -> Result<Vec<StoredLayer>> {
+        let Some(image) = image else {
+            return Ok(Vec::new());
+        };
+        let img = self
+            .db()
+            .image(image)?
+            .ok_or_else(|| Error::NoSuchImage(image.to_string()))?;
+        let mut out = Vec::new();
+        for (i, c) in img.layers.iter().enumerate() {
+            let info = self.store.layer_info(c)?;
+            out.push(StoredLayer {
+                chain_id: info.chain_id,
+                diff_id: info.diff_id,
+                parent: i.checked_sub(1).map(|p| img.layers[p].clone()),
+                size: info.size,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores an image of `layers` with `config`; returns its ID.
+    fn store_step_image(
+        &self,
+        config: &ImageConfig,
+        layers: &[StoredLayer],
+        names: &[String],
+    ) -> Result<String> {
+        let bytes = config.to_json_bytes()?;
+        let chain: Vec<String> = layers.iter().map(|l| l.chain_id.clone()).collect();
+        self.commit_image(&bytes, None, &chain, layers, names)
+    }
+}
+
+/// The stages the target needs, in file order.
+fn needed_stages(cf: &Containerfile, target: usize) -> Vec<usize> {
+    let mut need = vec![false; cf.stages.len()];
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if need[i] {
+            continue;
+        }
+        need[i] = true;
+        let s = &cf.stages[i];
+        if let Some(b) = cf.stage_by_name(&s.base, i) {
+            todo.push(b);
+        }
+        for ins in &s.instructions {
+            if let InstructionKind::Copy(c) | InstructionKind::Add(c) = &ins.kind {
+                if let Some(f) = &c.from {
+                    if let Some(b) = cf.resolve_stage(f, i) {
+                        todo.push(b);
+                    }
+                }
+            }
+        }
+    }
+    (0..cf.stages.len()).filter(|&i| need[i]).collect()
+}
+
+impl Builder<'_> {
+    fn file(&self) -> &str {
+        &self.opts.containerfile_name
+    }
+
+    fn say(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+    }
+
+    fn run(&mut self, needed: &[usize], target: usize) -> Result<String> {
+        // Global ARGs.
+        let mut globals: Vec<(String, String)> = Vec::new();
+        for a in &self.cf.global_args.clone() {
+            let value = match self.opts.build_args.get(&a.name) {
+                Some(v) => Some(v.clone()),
+                None => match &a.default {
+                    Some(d) => Some(self.expand_with(d, a.line, &|k: &str| {
+                        globals
+                            .iter()
+                            .rev()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                    })?),
+                    None => None,
+                },
+            };
+            if let Some(v) = value {
+                globals.push((a.name.clone(), v));
+            }
+        }
+        let mut last = String::new();
+        for &i in needed {
+            let stage = self.cf.stages[i].clone();
+            last = self.build_stage(&stage, &globals, i == target)?;
+            self.stage_images.insert(i, last.clone());
+        }
+        Ok(last)
+    }
+
+    fn expand_with(
+        &self,
+        word: &str,
+        line: usize,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String> {
+        berth_build::expand(word, self.cf.escape, &|k: &str| lookup(k))
+            .map_err(|e| line_err(self.file(), line, e))
+    }
+
+    fn base_state(&mut self, stage: &Stage, globals: &[(String, String)]) -> Result<StageState> {
+        let lookup = |k: &str| {
+            globals
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let base = self.expand_with(&stage.base, stage.line, &lookup)?;
+        let image = if base == "scratch" {
+            None
+        } else if let Some(i) = self.cf.stage_by_name(&base, stage.index) {
+            Some(self.stage_images[&i].clone())
+        } else {
+            let e = self.engine;
+            if !e.image_exists(&base)? {
+                if self.opts.pull == "never" {
+                    return Err(Error::InvalidArg(format!(
+                        "{}:{}: {base}: image not known",
+                        self.file(),
+                        stage.line
+                    )));
+                }
+                crate::engine::Engine::image_pull(
+                    e,
+                    &base,
+                    &crate::pull::PullOptions::default(),
+                    &mut |_| {},
+                )
+                .map_err(|err| line_err(self.file(), stage.line, err))?;
+            }
+            Some(e.lookup_image(&base)?.id)
+        };
+        let config = match &image {
+            Some(id) => {
+                let img = self
+                    .engine
+                    .db()
+                    .image(id)?
+                    .ok_or_else(|| Error::NoSuchImage(id.clone()))?;
+                ImageConfig::from_slice(&img.config)
+                    .map_err(|e| Error::Other(format!("image config of {id}: {e}")))?
+            }
+            None => ImageConfig {
+                architecture: host_arch().into(),
+                os: "linux".into(),
+                rootfs: RootFs {
+                    fs_type: "layers".into(),
+                    diff_ids: Vec::new(),
+                },
+                ..ImageConfig::default()
+            },
+        };
+        Ok(StageState {
+            image,
+            config,
+            args: Vec::new(),
+            shell: vec!["/bin/sh".into(), "-c".into()],
+            workdir_created: false,
+        })
+    }
+
+    fn build_stage(
+        &mut self,
+        stage: &Stage,
+        globals: &[(String, String)],
+        is_target: bool,
+    ) -> Result<String> {
+        self.step += 1;
+        let header = format!("STEP {}/{}: {}", self.step, self.steps, stage.original);
+        self.say(&header);
+        let mut st = self.base_state(stage, globals)?;
+        let n = stage.instructions.len();
+        for (k, ins) in stage.instructions.iter().enumerate() {
+            self.step += 1;
+            let header = format!("STEP {}/{}: {}", self.step, self.steps, ins.original);
+            self.say(&header);
+            let last = is_target && k + 1 == n;
+            self.step_one(&mut st, ins, globals, last)?;
+        }
+        // A stage without instructions (or labels to add) is its base image.
+        if n == 0 && is_target && (!self.opts.labels.is_empty() || !self.opts.tags.is_empty()) {
+            let mut cfg = st.config.clone();
+            self.add_labels(&mut cfg);
+            let layers = self.engine.layers_of(st.image.as_deref())?;
+            let id = self.finish(&mut st, cfg, layers, "", true)?;
+            return Ok(id);
+        }
+        match st.image {
+            Some(id) => Ok(id),
+            None => {
+                let cfg = st.config.clone();
+                self.finish(&mut st, cfg, Vec::new(), "", is_target)
+            }
+        }
+    }
+
+    fn add_labels(&self, cfg: &mut ImageConfig) {
+        if !self.opts.labels.is_empty() {
+            let l = cfg.config.labels.get_or_insert_with(BTreeMap::new);
+            for (k, v) in &self.opts.labels {
+                l.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    /// Stores the step's image (named when it is the last), records it, prints its ID.
+    fn finish(
+        &mut self,
+        st: &mut StageState,
+        mut cfg: ImageConfig,
+        layers: Vec<StoredLayer>,
+        key: &str,
+        last: bool,
+    ) -> Result<String> {
+        cfg.created = Some(Utc::now());
+        cfg.rootfs = RootFs {
+            fs_type: "layers".into(),
+            diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+        };
+        if last {
+            self.add_labels(&mut cfg);
+            let names = if last {
+                self.opts.tags.clone()
+            } else {
+                Vec::new()
+            };
+            if let Some(name) = names.first() {
+                self.say(&format!("COMMIT {name}"));
+            } else {
+                self.say("COMMIT");
+            }
+        }
+        let names = if last {
+            self.opts.tags.clone()
+        } else {
+            Vec::new()
+        };
+        let id = self.engine.store_step_image(&cfg, &layers, &names)?;
+        self.engine.db().write(|tx| {
+            if !last {
+                tx.execute(
+                    "INSERT OR IGNORE INTO build_intermediate(id) VALUES (?1)",
+                    [&id],
+                )?;
+            }
+            if !key.is_empty() && self.opts.layers {
+                tx.execute(
+                    "INSERT OR REPLACE INTO build_cache(key, image_id) VALUES (?1, ?2)",
+                    [key, &id],
+                )?;
+            }
+            Ok(())
+        })?;
+        if !last {
+            self.made.push(id.clone());
+        }
+        self.say(&format!("--> {}", short(&id)));
+        st.image = Some(id.clone());
+        st.config = cfg;
+        Ok(id)
+    }
+
+    fn step_one(
+        &mut self,
+        st: &mut StageState,
+        ins: &Instruction,
+        globals: &[(String, String)],
+        last: bool,
+    ) -> Result<()> {
+        let line = ins.line;
+        let file = self.file().to_string();
+        let exp = |st: &StageState, w: &str| -> Result<String> {
+            berth_build::expand(w, self.cf.escape, &|k: &str| st.lookup(k))
+                .map_err(|e| line_err(&file, line, e))
+        };
+        let mut cfg = st.config.clone();
+        let mut text = ins.original.clone();
+        let mut created_by = format!("/bin/sh -c #(nop) {}", ins.original);
+        let mut copy: Option<&Copy> = None;
+        let mut run: Option<&berth_build::Run> = None;
+        match &ins.kind {
+            InstructionKind::Arg(decls) => {
+                for a in decls {
+                    let v = match self.opts.build_args.get(&a.name) {
+                        Some(v) => Some(v.clone()),
+                        None => match &a.default {
+                            Some(d) => Some(exp(st, d)?),
+                            None => globals
+                                .iter()
+                                .rev()
+                                .find(|(n, _)| *n == a.name)
+                                .map(|(_, v)| v.clone()),
+                        },
+                    };
+                    st.args.push((a.name.clone(), v.unwrap_or_default()));
+                }
+                // ARG changes no config; the step shares its parent's image.
+                return Ok(());
+            }
+            InstructionKind::Env(kvs) => {
+                let before = StageState {
+                    image: None,
+                    config: st.config.clone(),
+                    args: st.args.clone(),
+                    shell: Vec::new(),
+                    workdir_created: false,
+                };
+                let mut parts = Vec::new();
+                for kv in kvs {
+                    let k = exp(&before, &kv.key)?;
+                    let v = exp(&before, &kv.value)?;
+                    set_env(&mut cfg, &k, &v);
+                    parts.push(format!("{k}={v}"));
+                }
+                text = format!("ENV {}", parts.join(" "));
+                created_by = format!("/bin/sh -c #(nop) {text}");
+            }
+            InstructionKind::Label(kvs) => {
+                let mut parts = Vec::new();
+                for kv in kvs {
+                    let k = exp(st, &kv.key)?;
+                    let v = exp(st, &kv.value)?;
+                    parts.push(format!("{k}={v}"));
+                    cfg.config
+                        .labels
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(k, v);
+                }
+                text = format!("LABEL {}", parts.join(" "));
+                created_by = format!("/bin/sh -c #(nop) {text}");
+            }
+            InstructionKind::Workdir(w) => {
+                let w = exp(st, w)?;
+                let cur = cfg.config.working_dir.clone().unwrap_or_else(|| "/".into());
+                let abs = if w.starts_with('/') {
+                    w.clone()
+                } else {
+                    format!("{}/{w}", cur.trim_end_matches('/'))
+                };
+                cfg.config.working_dir = Some(abs);
+                st.workdir_created = false;
+                text = format!("WORKDIR {w}");
+                created_by = format!("/bin/sh -c #(nop) {text}");
+            }
+            InstructionKind::User(u) => {
+                let u = exp(st, u)?;
+                cfg.config.user = Some(u.clone());
+                text = format!("USER {u}");
+                created_by = format!("/bin/sh -c #(nop) {text}");
+            }
+            InstructionKind::Expose(ports) => {
+                let mut parts = Vec::new();
+                for p in ports {
+                    let p = exp(st, p)?;
+                    let key = if p.contains('/') {
+                        p.clone()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    cfg.config
+                        .exposed_ports
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(key, Empty {});
+                    parts.push(p);
+                }
+                text = format!("EXPOSE {}", parts.join(" "));
+                created_by = format!("/bin/sh -c #(nop) {text}");
+            }
+            InstructionKind::Volume(vols) => {
+                for v in vols {
+                    let v = exp(st, v)?;
+                    cfg.config
+                        .volumes
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(v, Empty {});
+                }
+            }
+            InstructionKind::StopSignal(s) => {
+                cfg.config.stop_signal = Some(exp(st, s)?);
+            }
+            InstructionKind::Cmd(f) => {
+                cfg.config.cmd = Some(form_vec(f, &st.shell));
+            }
+            InstructionKind::Entrypoint(f) => {
+                cfg.config.entrypoint = Some(form_vec(f, &st.shell));
+            }
+            InstructionKind::Shell(s) => {
+                st.shell = s.clone();
+            }
+            InstructionKind::Maintainer(m) => {
+                cfg.author = Some(m.clone());
+            }
+            InstructionKind::Healthcheck(h) => {
+                cfg.config.healthcheck = Some(match h {
+                    Healthcheck::None => HealthConfig {
+                        test: Some(vec!["NONE".into()]),
+                        ..HealthConfig::default()
+                    },
+                    Healthcheck::Cmd {
+                        command,
+                        interval,
+                        timeout,
+                        start_period,
+                        retries,
+                        ..
+                    } => {
+                        let test = match command {
+                            CommandForm::Exec(v) => {
+                                let mut t = vec!["CMD".to_string()];
+                                t.extend(v.iter().cloned());
+                                t
+                            }
+                            CommandForm::Shell(s) => vec!["CMD-SHELL".into(), s.clone()],
+                        };
+                        let ns = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as i64);
+                        HealthConfig {
+                            test: Some(test),
+                            interval: ns(interval),
+                            timeout: ns(timeout),
+                            start_period: ns(start_period),
+                            retries: retries.map(i64::from),
+                        }
+                    }
+                });
+            }
+            InstructionKind::Onbuild(_) => {
+                // Kept in docker-format configs only (as `commit --change ONBUILD`).
+            }
+            InstructionKind::Run(r) => {
+                run = Some(r);
+                let script = match &r.command {
+                    CommandForm::Exec(v) => v.join(" "),
+                    CommandForm::Shell(_) => r.shell_script().unwrap_or_default(),
+                };
+                created_by = format!("{} {script}", st.shell.join(" "));
+                // ARG values are part of the key: a changed --build-arg reruns the step.
+                let args: Vec<String> = st.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                text = format!("{}\n{}", ins.original, args.join("\n"));
+            }
+            InstructionKind::Copy(c) | InstructionKind::Add(c) => {
+                copy = Some(c);
+            }
+        }
+        if let InstructionKind::Env(_)
+        | InstructionKind::Workdir(_)
+        | InstructionKind::User(_)
+        | InstructionKind::Volume(_)
+        | InstructionKind::StopSignal(_)
+        | InstructionKind::Label(_)
+        | InstructionKind::Expose(_) = &ins.kind
+        {
+            // Expanded values are in `text` (or the config) for the cache key.
+            text = format!(
+                "{text}\n{}",
+                serde_json::to_string(&cfg.config).unwrap_or_default()
+            );
+        }
+        if let InstructionKind::Shell(_) = &ins.kind {
+            text = format!("{text}\n{}", st.shell.join(" "));
+        }
+
+        // COPY content is read before the cache lookup: its checksum is in the key.
+        let prepared = match copy {
+            Some(c) => Some(self.prepare_copy(st, ins, c)?),
+            None => None,
+        };
+        if let Some(p) = &prepared {
+            text = format!("{text}\n{}", p.checksum);
+            created_by = format!(
+                "/bin/sh -c #(nop) {} {}:{} in {} ",
+                ins.keyword(),
+                if p.is_dir { "dir" } else { "file" },
+                p.checksum,
+                p.dest_display
+            );
+        }
+        let parent = st.image.clone().unwrap_or_else(|| "scratch".into());
+        let key = {
+            let mut h = Sha256::new();
+            h.update(parent.as_bytes());
+            h.update(b"\n");
+            h.update(self.opts.format.as_bytes());
+            h.update(b"\n");
+            h.update(text.as_bytes());
+            if last {
+                for (k, v) in &self.opts.labels {
+                    h.update(format!("\nlabel {k}={v}").as_bytes());
+                }
+            }
+            hex::encode(h.finalize())
+        };
+        if self.opts.layers && !self.opts.no_cache {
+            if let Some(id) = self.engine.cached_image(&key)? {
+                self.say(&format!("--> Using cache {id}"));
+                let img = self
+                    .engine
+                    .db()
+                    .image(&id)?
+                    .ok_or_else(|| Error::NoSuchImage(id.clone()))?;
+                st.config = ImageConfig::from_slice(&img.config)
+                    .map_err(|e| Error::Other(format!("image config of {id}: {e}")))?;
+                st.image = Some(id.clone());
+                if last {
+                    if let Some(name) = self.opts.tags.first() {
+                        self.say(&format!("COMMIT {name}"));
+                    }
+                    self.engine.tag(&id, &self.opts.tags)?;
+                    self.say(&format!("--> {}", short(&id)));
+                }
+                return Ok(());
+            }
+        }
+        let history_comment = st.image.as_deref().map(|p| format!("FROM {}", short(p)));
+        let mut layers = self.engine.layers_of(st.image.as_deref())?;
+        let mut empty_layer = true;
+        if run.is_some() || prepared.is_some() {
+            let layer = match (run, prepared) {
+                (Some(r), _) => self.run_step(st, ins, r)?,
+                (None, Some(p)) => self.copy_step(st, p)?,
+                _ => unreachable!(),
+            };
+            layers.push(StoredLayer {
+                chain_id: layer.chain_id,
+                diff_id: layer.diff_id,
+                parent: layers.last().map(|l| l.chain_id.clone()),
+                size: layer.size,
+            });
+            empty_layer = false;
+            cfg = st.config.clone();
+        }
+        cfg.history.push(History {
+            created: Some(Utc::now()),
+            created_by: Some(created_by),
+            author: None,
+            comment: history_comment,
+            empty_layer,
+        });
+        self.finish(st, cfg, layers, &key, last)?;
+        Ok(())
+    }
+
+    /// Creates a container of the stage's image for a step, without an entrypoint.
+    fn step_container(
+        &self,
+        st: &StageState,
+        command: Vec<String>,
+        env: Vec<String>,
+        user: Option<String>,
+        volumes: Vec<String>,
+    ) -> Result<String> {
+        let image = st.image.clone().ok_or_else(|| {
+            Error::InvalidArg("a RUN or COPY step needs a base image (not scratch)".into())
+        })?;
+        let o = CreateOptions {
+            image,
+            command,
+            entrypoint: Some(Vec::new()),
+            env,
+            workdir: st
+                .config
+                .config
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty()),
+            user,
+            networks: vec![self.opts.network.clone().unwrap_or_else(|| "none".into())],
+            read_only_tmpfs: true,
+            volumes,
+            labels: BTreeMap::from([("io.berth.build".to_string(), "true".to_string())]),
+            ..CreateOptions::default()
+        };
+        self.engine.container_create(&o)
+    }
+
+    /// Commits a step container's changes as a layer and removes the container.
+    fn commit_and_remove(&self, cid: &str) -> Result<berth_storage::LayerInfo> {
+        let r = (|| {
+            let _storage = self.engine.storage_lock_shared()?;
+            Ok::<_, Error>(self.engine.store.commit_container_layer(cid, false)?)
+        })();
+        let rm = self.engine.container_remove(cid, true, 0, true);
+        let layer = r?;
+        rm?;
+        Ok(layer)
+    }
+
+    fn run_step(
+        &mut self,
+        st: &StageState,
+        ins: &Instruction,
+        r: &berth_build::Run,
+    ) -> Result<berth_storage::LayerInfo> {
+        let command = match &r.command {
+            CommandForm::Exec(v) => v.clone(),
+            CommandForm::Shell(_) => {
+                if let Some(h) = r.shebang_script() {
+                    // Run through the shell: the script is its own argument.
+                    let mut v = st.shell.clone();
+                    v.push(format!(
+                        "f=$(mktemp); cat > \"$f\" <<'BERTH_EOF'\n{}BERTH_EOF\nchmod +x \"$f\"; \"$f\"; rc=$?; rm -f \"$f\"; exit $rc",
+                        h.content
+                    ));
+                    v
+                } else {
+                    let mut v = st.shell.clone();
+                    v.push(r.shell_script().unwrap_or_default());
+                    v
+                }
+            }
+        };
+        let env: Vec<String> = st
+            .args
+            .iter()
+            .filter(|(k, _)| st.lookup(k).is_some() && !env_has(&st.config, k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let user = st.config.config.user.clone().filter(|u| !u.is_empty());
+        let cid = self.step_container(st, command, env, user, self.opts.volumes.clone())?;
+        let code = self.attach_run(&cid);
+        let code = match code {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.engine.container_remove(&cid, true, 0, true);
+                return Err(e);
+            }
+        };
+        if code != 0 {
+            let _ = self.engine.container_remove(&cid, true, 0, true);
+            return Err(Error::Exec {
+                msg: format!(
+                    "building at STEP \"{}\": while running runtime: exit status {code}",
+                    ins.original
+                ),
+                code,
+            });
+        }
+        self.commit_and_remove(&cid)
+    }
+
+    /// Starts the container, streams its output, returns its exit code.
+    fn attach_run(&mut self, cid: &str) -> Result<i32> {
+        let (_, conn) = self.engine.container_start(cid, true)?;
+        let conn =
+            conn.ok_or_else(|| Error::Other(format!("container {cid} cannot be attached")))?;
+        let mut r = std::io::BufReader::new(conn);
+        loop {
+            match read_frame(&mut r).ctx(|| format!("reading the output of {cid}"))? {
+                None => break,
+                Some((STDOUT, d)) => {
+                    let _ = self.out.write_all(&d);
+                    let _ = self.out.flush();
+                }
+                Some((STDERR, d)) => {
+                    let _ = std::io::stderr().write_all(&d);
+                }
+                Some((EXIT, d)) => {
+                    return Ok(String::from_utf8_lossy(&d).trim().parse().unwrap_or(-1));
+                }
+                Some(_) => {}
+            }
+        }
+        // The monitor went away without a code: ask the engine.
+        self.engine
+            .container_wait(cid, &[], std::time::Duration::from_millis(100))
+    }
+
+    fn prepare_copy(
+        &mut self,
+        st: &StageState,
+        ins: &Instruction,
+        c: &Copy,
+    ) -> Result<PreparedCopy> {
+        let line = ins.line;
+        let file = self.file().to_string();
+        let exp = |w: &str| -> Result<String> {
+            berth_build::expand(w, self.cf.escape, &|k: &str| st.lookup(k))
+                .map_err(|e| line_err(&file, line, e))
+        };
+        let dest_raw = exp(&c.dest)?;
+        let workdir = st
+            .config
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".into());
+        let dest_abs = if dest_raw.starts_with('/') {
+            dest_raw.clone()
+        } else {
+            format!("{}/{}", workdir.trim_end_matches('/'), dest_raw)
+        };
+        let chmod =
+            match &c.chmod {
+                Some(m) => {
+                    let m = exp(m)?;
+                    Some(u32::from_str_radix(&m, 8).map_err(|_| {
+                        line_err(&file, line, format!("invalid --chmod value {m:?}"))
+                    })?)
+                }
+                None => None,
+            };
+        let chown = c.chown.as_deref().map(exp).transpose()?;
+        // The source root: the context, or another stage's / image's file system.
+        let mut mounted = None;
+        let root = match &c.from {
+            Some(f) => {
+                let f = exp(f)?;
+                let image = match self.cf.resolve_stage(&f, usize::MAX) {
+                    Some(i) => self.stage_images.get(&i).cloned().ok_or_else(|| {
+                        line_err(
+                            &file,
+                            line,
+                            format!("stage {f:?} is not built before this one"),
+                        )
+                    })?,
+                    None => {
+                        if !self.engine.image_exists(&f)? {
+                            return Err(line_err(
+                                &file,
+                                line,
+                                format!("COPY --from={f}: no stage or image with that name"),
+                            ));
+                        }
+                        self.engine.lookup_image(&f)?.id
+                    }
+                };
+                let (id, path) = self.engine.image_mount(&image)?;
+                mounted = Some(id);
+                SourceRoot {
+                    dir: path,
+                    ignore: None,
+                }
+            }
+            None => SourceRoot {
+                dir: self.opts.context.clone(),
+                ignore: self.ignore.as_ref(),
+            },
+        };
+        let result = (|| -> Result<PreparedCopy> {
+            let mut sources: Vec<(PathBuf, bool)> = Vec::new();
+            let mut heredocs = Vec::new();
+            for s in &c.sources {
+                match s {
+                    CopySource::Path(p) => {
+                        let p = exp(p)?;
+                        if p.starts_with("http://") || p.starts_with("https://") {
+                            return Err(line_err(&file, line, "ADD of a URL is not supported yet"));
+                        }
+                        let found = root.matches(&p).map_err(|m| {
+                            line_err(&file, line, format!("{}: {m}", ins.keyword()))
+                        })?;
+                        for rel in found {
+                            let is_dir = std::fs::metadata(root.dir.join(&rel))
+                                .map(|m| m.is_dir())
+                                .unwrap_or(false);
+                            sources.push((rel, is_dir));
+                        }
+                    }
+                    CopySource::Heredoc(h) => {
+                        let body = if h.expand {
+                            berth_build::expand_heredoc(&h.content, self.cf.escape, &|k: &str| {
+                                st.lookup(k)
+                            })
+                            .map_err(|e| line_err(&file, line, e))?
+                        } else {
+                            h.content.clone()
+                        };
+                        heredocs.push((h.name.clone(), body));
+                    }
+                }
+            }
+            let count = sources.len() + heredocs.len();
+            let into_dir = dest_raw.ends_with('/')
+                || count > 1
+                || sources.iter().any(|(_, d)| *d)
+                || dest_raw == "."
+                || dest_raw.ends_with("/.");
+            let mut tar = CopyTar::new(chmod);
+            let is_add = matches!(ins.kind, InstructionKind::Add(_));
+            for (rel, is_dir) in &sources {
+                if *is_dir {
+                    root.add(&mut tar, rel, Path::new(""))?;
+                } else if is_add && root.ignore.is_some() && is_archive(&root.dir.join(rel)) {
+                    add_archive(&mut tar, &root.dir.join(rel))?;
+                } else {
+                    let name = if into_dir {
+                        PathBuf::from(rel.file_name().unwrap_or_default())
+                    } else {
+                        PathBuf::from(SINGLE)
+                    };
+                    root.add(&mut tar, rel, &name)?;
+                }
+            }
+            for (name, body) in &heredocs {
+                let n = if into_dir {
+                    PathBuf::from(name)
+                } else {
+                    PathBuf::from(SINGLE)
+                };
+                tar.data(&n, body.as_bytes())?;
+            }
+            let checksum = hex::encode(tar.hash.clone().finalize());
+            let data = tar
+                .builder
+                .into_inner()
+                .ctx(|| "building the copy archive".into())?;
+            Ok(PreparedCopy {
+                data,
+                checksum,
+                is_dir: sources.iter().any(|(_, d)| *d),
+                single_name: sources
+                    .first()
+                    .and_then(|(r, _)| r.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .or_else(|| heredocs.first().map(|(n, _)| n.clone()))
+                    .unwrap_or_default(),
+                into_dir,
+                dest: dest_abs.clone(),
+                dest_display: dest_raw.clone(),
+                chown: chown.clone(),
+            })
+        })();
+        if let Some(id) = mounted {
+            let _ = self.engine.image_unmount(&id, false);
+        }
+        result
+    }
+
+    fn copy_step(&mut self, st: &StageState, p: PreparedCopy) -> Result<berth_storage::LayerInfo> {
+        let user = Some(p.chown.clone().unwrap_or_else(|| "0:0".into()));
+        let cid = self.step_container(st, vec!["/".into()], Vec::new(), user, Vec::new())?;
+        let r = (|| -> Result<()> {
+            // The directory the entries go to, and the file name for a single file.
+            let (dir, name) = if p.into_dir {
+                (p.dest.trim_end_matches('/').to_string(), None)
+            } else {
+                match self.engine.container_copy_stat(&cid, &p.dest)? {
+                    Some(s) if s.is_dir => (p.dest.clone(), None),
+                    _ => {
+                        let path = Path::new(&p.dest);
+                        let parent = path
+                            .parent()
+                            .map(|x| x.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "/".into());
+                        let name = path
+                            .file_name()
+                            .map(|x| x.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        (parent, Some(name))
+                    }
+                }
+            };
+            let dir = if dir.is_empty() { "/".to_string() } else { dir };
+            // Create missing directories: extract from the deepest existing ancestor.
+            let mut base = PathBuf::from(&dir);
+            let mut missing: Vec<String> = Vec::new();
+            while self
+                .engine
+                .container_copy_stat(&cid, &base.to_string_lossy())?
+                .is_none()
+            {
+                missing.push(
+                    base.file_name()
+                        .map(|x| x.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
+                if !base.pop() {
+                    break;
+                }
+            }
+            missing.reverse();
+            let prefix: PathBuf = missing.iter().collect();
+            let mut out = tar::Builder::new(Vec::new());
+            let mut acc = PathBuf::new();
+            for m in &missing {
+                acc.push(m);
+                let mut h = tar::Header::new_gnu();
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                out.append_data(&mut h, &acc, std::io::empty())
+                    .ctx(|| "building the copy archive".into())?;
+            }
+            let mut input = tar::Archive::new(p.data.as_slice());
+            for e in input.entries().ctx(|| "reading the copy archive".into())? {
+                let mut e = e.ctx(|| "reading the copy archive".into())?;
+                let mut h = e.header().clone();
+                let rel = e
+                    .path()
+                    .ctx(|| "reading the copy archive".into())?
+                    .into_owned();
+                let mut path = prefix.clone();
+                match &name {
+                    _ if rel != Path::new(SINGLE) => path.push(rel),
+                    Some(n) => path.push(n),
+                    None => path.push(&p.single_name),
+                }
+                if path.as_os_str().is_empty() {
+                    continue;
+                }
+                if h.entry_type() == tar::EntryType::Symlink {
+                    let target = e
+                        .link_name()
+                        .ctx(|| "reading the copy archive".into())?
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default();
+                    out.append_link(&mut h, &path, &target)
+                        .ctx(|| "building the copy archive".into())?;
+                } else {
+                    out.append_data(&mut h, &path, &mut e)
+                        .ctx(|| "building the copy archive".into())?;
+                }
+            }
+            let data = out
+                .into_inner()
+                .ctx(|| "building the copy archive".into())?;
+            let opts = crate::copy::CopyInOptions {
+                archive: true,
+                overwrite: true,
+            };
+            self.engine.container_copy_in(
+                &cid,
+                &base.to_string_lossy(),
+                &mut data.as_slice(),
+                &opts,
+            )
+        })();
+        if let Err(e) = r {
+            let _ = self.engine.container_remove(&cid, true, 0, true);
+            return Err(e);
+        }
+        self.commit_and_remove(&cid)
+    }
+}
+
+/// The tar name of a single file source until its destination name is known.
+const SINGLE: &str = ".berth-single-source";
+
+struct PreparedCopy {
+    data: Vec<u8>,
+    checksum: String,
+    is_dir: bool,
+    /// The name a single file source keeps when the destination is a directory.
+    single_name: String,
+    into_dir: bool,
+    dest: String,
+    dest_display: String,
+    chown: Option<String>,
+}
+
+fn env_has(cfg: &ImageConfig, key: &str) -> bool {
+    cfg.config
+        .env
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|e| e.split_once('=').map(|(k, _)| k) == Some(key))
+}
+
+/// A local tar archive (plain or gzip) that ADD extracts.
+fn is_archive(path: &Path) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 512];
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let n = f.read(&mut buf).unwrap_or(0);
+    (n >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) || (n >= 262 && &buf[257..262] == b"ustar")
+}
+
+fn add_archive(tar: &mut CopyTar, path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut raw))
+        .ctx(|| format!("reading {}", path.display()))?;
+    let data = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut d = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut d)
+            .ctx(|| format!("decompressing {}", path.display()))?;
+        d
+    } else {
+        raw
+    };
+    let mut a = tar::Archive::new(data.as_slice());
+    for e in a.entries().ctx(|| format!("reading {}", path.display()))? {
+        let mut e = e.ctx(|| format!("reading {}", path.display()))?;
+        let rel = e
+            .path()
+            .ctx(|| format!("reading {}", path.display()))?
+            .into_owned();
+        let Some(rel) = inside(&rel.to_string_lossy()) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let mut h = e.header().clone();
+        tar.hash.update(format!("a {}\n", rel.display()));
+        match h.entry_type() {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = e
+                    .link_name()
+                    .ctx(|| format!("reading {}", path.display()))?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                tar.builder
+                    .append_link(&mut h, &rel, &target)
+                    .ctx(|| format!("adding {}", rel.display()))?;
+            }
+            _ => {
+                let mut body = Vec::new();
+                e.read_to_end(&mut body)
+                    .ctx(|| format!("reading {}", path.display()))?;
+                tar.hash.update(&body);
+                tar.builder
+                    .append_data(&mut h, &rel, body.as_slice())
+                    .ctx(|| format!("adding {}", rel.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard(b"*.txt", b"a.txt"));
+        assert!(!wildcard(b"*.txt", b"a.txb"));
+        assert!(wildcard(b"f?le[0-9]", b"file7"));
+        assert!(!wildcard(b"[!a]x", b"ax"));
+    }
+
+    #[test]
+    fn paths_outside_the_root_are_refused() {
+        assert_eq!(inside("a/../b"), Some(PathBuf::from("b")));
+        assert_eq!(inside("../x"), None);
+        assert_eq!(inside("/etc/../.."), None);
+    }
+}
