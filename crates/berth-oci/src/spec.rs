@@ -133,6 +133,8 @@ pub struct SpecInput {
     /// Namespaces joined rather than made (a pod's: "ipc", "uts", "pid", "cgroup"),
     /// with the path to join.
     pub join_namespaces: Vec<(String, PathBuf)>,
+    /// Namespaces shared with the host (`--pid host`, `--cgroupns host`, ...): none made.
+    pub host_namespaces: Vec<String>,
     pub binds: Vec<BindMount>,
     /// Path of an init binary (catatonit) to run as PID 1 (`--init`).
     pub init: Option<PathBuf>,
@@ -187,6 +189,7 @@ pub fn generate(input: &SpecInput) -> Value {
         .collect();
     let mut namespaces: Vec<Value> = ["pid", "ipc", "uts", "mount", "cgroup"]
         .iter()
+        .filter(|t| !input.host_namespaces.iter().any(|h| h == *t))
         .map(
             |t| match input.join_namespaces.iter().find(|(j, _)| j == t) {
                 Some((_, path)) => json!({"type": t, "path": path}),
@@ -254,8 +257,10 @@ pub fn generate(input: &SpecInput) -> Value {
         "annotations": annotations,
         "linux": linux,
     });
-    // A joined UTS namespace keeps its owner's hostname (runc refuses to set one there).
-    if input.join_namespaces.iter().any(|(t, _)| t == "uts") {
+    // A joined or the host's UTS namespace keeps its hostname (runc refuses to set one).
+    if input.join_namespaces.iter().any(|(t, _)| t == "uts")
+        || input.host_namespaces.iter().any(|t| t == "uts")
+    {
         if let Some(o) = spec.as_object_mut() {
             o.remove("hostname");
         }

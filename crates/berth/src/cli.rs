@@ -471,6 +471,18 @@ pub struct CreateFlags {
     /// Run container in an existing pod (or new:NAME to create one)
     #[arg(long)]
     pub pod: Option<String>,
+    /// PID namespace to use (host or private)
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC namespace to use (host or private)
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use (host or private)
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// cgroup namespace to use (host or private)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
     /// Bind mount a volume into the container (SRC:DST[:OPTIONS])
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
@@ -1526,6 +1538,26 @@ pub enum PodCmd {
     Exists(OneName),
     /// Display the running processes of containers in a pod
     Top(PodTopArgs),
+    /// Display a live stream of resource usage statistics for the containers in pods
+    Stats(StatsArgs),
+    /// Clone an existing pod
+    Clone(PodCloneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PodCloneArgs {
+    /// Name of the new pod
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the original pod
+    #[arg(long)]
+    pub destroy: bool,
+    /// Start the new pod
+    #[arg(long)]
+    pub start: bool,
+    pub pod: String,
+    /// The new pod's name (as --name)
+    pub new_name: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -1561,6 +1593,12 @@ pub struct PodCreateArgs {
     /// Behaviour when the last container exits (continue or stop)
     #[arg(long)]
     pub exit_policy: Option<String>,
+    /// Use the pod's cgroup as the cgroup parent of its containers
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub share_parent: bool,
+    /// Bind mount a volume into every container of the pod (SRC:DST[:OPTIONS])
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
     /// Connect the pod to a network
     #[arg(long, alias = "net")]
     pub network: Vec<String>,

@@ -546,6 +546,15 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         no_hosts: f.no_hosts,
         pod: f.pod.clone(),
         infra: false,
+        namespace_modes: [
+            ("pid", &f.pid),
+            ("ipc", &f.ipc),
+            ("uts", &f.uts),
+            ("cgroup", &f.cgroupns),
+        ]
+        .iter()
+        .filter_map(|(ns, v)| v.as_ref().map(|v| (ns.to_string(), v.clone())))
+        .collect(),
         resources: resource_flags(&f.resources),
         cgroup_parent: f.cgroup_parent.clone(),
         auto_remove: f.rm,
@@ -2754,6 +2763,7 @@ fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
                 publish: a.publish.clone(),
                 dns_servers: a.dns.clone(),
                 add_hosts: a.add_host.clone(),
+                volumes: a.volume.clone(),
                 ..Default::default()
             };
             let o = libberth::pod::PodCreateOptions {
@@ -2768,6 +2778,7 @@ fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
                 hostname: a.hostname.clone(),
                 labels: parse_labels(&a.label),
                 exit_policy: a.exit_policy.clone(),
+                share_parent: a.share_parent,
                 resources: libberth::resources::ResourceFlags {
                     memory: a.memory.clone(),
                     cpus: a.cpus.clone(),
@@ -2962,6 +2973,19 @@ fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
             Ok(0)
         }
         PodCmd::Exists(n) => Ok(if e.pod_exists(&n.name)? { 0 } else { 1 }),
+        PodCmd::Stats(a) => crate::stats::run_pods(e, &a),
+        PodCmd::Clone(a) => {
+            let name = a.name.clone().or(a.new_name.clone());
+            let id = e.pod_clone(&a.pod, name.as_deref())?;
+            if a.start {
+                e.pod_start(&id)?;
+            }
+            if a.destroy {
+                e.pod_remove(&a.pod, true, 10)?;
+            }
+            println!("{id}");
+            Ok(0)
+        }
         PodCmd::Top(a) => {
             let mut header_done = false;
             let mut rows = Vec::new();

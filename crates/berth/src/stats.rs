@@ -15,6 +15,8 @@ const DEFAULT_FORMAT: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsag
 fn header(field: &str) -> Option<&'static str> {
     Some(match field {
         "ID" => "ID",
+        "Pod" => "POD",
+        "CID" => "CID",
         "UpTime" => "CPU TIME",
         "AVGCPU" => "AVG CPU %",
         "CPUPerc" => "CPU %",
@@ -136,43 +138,102 @@ fn is_json(format: &str) -> bool {
             })
 }
 
+/// `stats`.
 pub fn run(e: &dyn Engine, a: &StatsArgs) -> Result<i32> {
+    check_args(a, "containers")?;
+    report(e, a, DEFAULT_FORMAT, &|| {
+        Ok(container_ids(e, a)?
+            .into_iter()
+            .map(|id| (String::new(), id))
+            .collect())
+    })
+}
+
+/// `pod stats`: the pods' containers, with a POD column.
+pub fn run_pods(e: &dyn Engine, a: &StatsArgs) -> Result<i32> {
+    check_args(a, "pods")?;
+    report(e, a, POD_FORMAT, &|| {
+        let pods: Vec<String> = if a.names.is_empty() {
+            e.pod_list()?
+                .iter()
+                .filter_map(|p| p["Id"].as_str().map(str::to_string))
+                .collect()
+        } else {
+            a.names.clone()
+        };
+        let mut out = Vec::new();
+        for p in pods {
+            let pod_id = e.pod_inspect(&p)?["Id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            for id in e.pod_container_ids(&p)? {
+                out.push((pod_id.clone(), id));
+            }
+        }
+        Ok(out)
+    })
+}
+
+const POD_FORMAT: &str = "table {{.Pod}}\t{{.CID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDS}}";
+
+fn check_args(a: &StatsArgs, what: &str) -> Result<()> {
     let given = [a.all, a.latest, !a.names.is_empty()]
         .iter()
         .filter(|b| **b)
         .count();
     if given > 1 {
-        bail!("--all, --latest and containers cannot be used together");
+        bail!("--all, --latest and {what} cannot be used together");
     }
     if a.interval < 1 {
         bail!("invalid interval, must be a positive number greater zero");
     }
+    Ok(())
+}
+
+/// The containers `stats` reports on: Podman 4.3 looks them up again for every report
+/// and, without names, shows every container (stopped ones with zeros), ordered by ID.
+fn container_ids(e: &dyn Engine, a: &StatsArgs) -> Result<Vec<String>> {
+    Ok(if !a.names.is_empty() {
+        a.names
+            .iter()
+            .map(|n| {
+                e.container_lookup(n).map_err(|err| {
+                    anyhow!(
+                        "unable to get list of containers: unable to look up container {n}: {err}"
+                    )
+                })
+            })
+            .collect::<Result<_>>()?
+    } else if a.latest {
+        vec![e.container_latest()?]
+    } else {
+        let mut ids = e.container_ids()?;
+        ids.sort();
+        ids
+    })
+}
+
+/// Samples the targets (pod, container) once or every interval and prints them.
+fn report(
+    e: &dyn Engine,
+    a: &StatsArgs,
+    default_format: &str,
+    targets: &dyn Fn() -> Result<Vec<(String, String)>>,
+) -> Result<i32> {
     let format = a.format.clone().unwrap_or_default();
     let clear = format.is_empty() && !a.no_reset && std::io::stdout().is_terminal();
     let mut prev: HashMap<String, ContainerStats> = HashMap::new();
     loop {
-        // Podman 4.3 looks the containers up again for every report and, without names,
-        // shows every container (stopped ones with zeros), ordered by ID.
-        let ids: Vec<String> = if !a.names.is_empty() {
-            a.names
-                .iter()
-                .map(|n| {
-                    e.container_lookup(n).map_err(|err| {
-                        anyhow!("unable to get list of containers: unable to look up container {n}: {err}")
-                    })
-                })
-                .collect::<Result<_>>()?
-        } else if a.latest {
-            vec![e.container_latest()?]
-        } else {
-            let mut ids = e.container_ids()?;
-            ids.sort();
-            ids
-        };
+        let ids = targets()?;
         let mut samples = Vec::new();
-        for id in &ids {
+        let mut pods = HashMap::new();
+        for (pod, id) in &ids {
             match e.container_stats(id, prev.get(id)) {
-                Ok(s) => samples.push(s),
+                Ok(s) => {
+                    pods.insert(s.container_id.clone(), pod.clone());
+                    samples.push(s)
+                }
                 // Removed while we looked: not an error when listing them all.
                 Err(_) if a.names.is_empty() => continue,
                 Err(err) => return Err(err.into()),
@@ -191,10 +252,20 @@ pub fn run(e: &dyn Engine, a: &StatsArgs) -> Result<i32> {
         } else {
             let rows: Vec<Value> = samples
                 .iter()
-                .map(|s| template_value(s, a.no_trunc))
+                .map(|s| {
+                    let mut v = template_value(s, a.no_trunc);
+                    let pod = pods.get(&s.container_id).cloned().unwrap_or_default();
+                    v["Pod"] = json!(if a.no_trunc {
+                        pod
+                    } else {
+                        pod.chars().take(12).collect()
+                    });
+                    v["CID"] = v["ID"].clone();
+                    v
+                })
                 .collect();
             let f = if format.is_empty() {
-                DEFAULT_FORMAT
+                default_format
             } else {
                 &format
             };

@@ -237,3 +237,75 @@ fn new_pods_exit_policy_and_bad_input() {
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     assert!(env.mounts().is_empty(), "{:?}", env.mounts());
 }
+
+#[test]
+fn pod_volumes_stats_clone_and_share_parent() {
+    let env = Env::new();
+    env.busybox();
+    let host = env.dir.join("podvol");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "for every member\n").unwrap();
+    let v = format!("{}:/pv", host.display());
+    env.ok(&[
+        "pod", "create", "--name", "pv", "-v", &v, "--label", "team=a",
+    ]);
+    assert_eq!(
+        env.ok(&["run", "--rm", "--pod", "pv", BUSYBOX, "cat", "/pv/f"]),
+        "for every member\n"
+    );
+    // pod stats: a row per running container, with its pod.
+    env.ok(&[
+        "run", "-d", "--pod", "pv", "--name", "busy", BUSYBOX, "sleep", "100",
+    ]);
+    let stats = env.ok(&["pod", "stats", "--no-stream", "pv"]);
+    assert!(stats.starts_with("POD "), "{stats}");
+    assert!(stats.contains(" busy "), "{stats}");
+    // clone: a new pod with the same settings and its own infra container.
+    let id = env.ok(&["pod", "clone", "pv", "pv2"]).trim().to_string();
+    let c: serde_json::Value = serde_json::from_str(&env.ok(&["pod", "inspect", &id])).unwrap();
+    assert_eq!(c[0]["Name"], "pv2");
+    assert_eq!(c[0]["Labels"]["team"], "a");
+    assert_eq!(c[0]["NumContainers"], 1);
+    // --share-parent=false: the members' cgroups are not under the pod's.
+    env.ok(&["pod", "create", "--name", "np", "--share-parent=false"]);
+    env.ok(&[
+        "run", "-d", "--pod", "np", "--name", "loose", BUSYBOX, "sleep", "100",
+    ]);
+    let cg = env.ok(&["exec", "loose", "cat", "/proc/self/cgroup"]);
+    assert!(!cg.contains("/pod-"), "{cg}");
+    env.ok(&["pod", "rm", "-a", "-f", "-t", "0"]);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn host_namespaces() {
+    let env = Env::new();
+    env.busybox();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        env.ok(&["run", "--rm", "--uts", "host", BUSYBOX, "hostname"]),
+        host
+    );
+    // The host's pid namespace: pid 1 is the host's init, not the container's command.
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        BUSYBOX,
+        "cat",
+        "/proc/1/cmdline",
+    ]);
+    assert!(!out.starts_with("cat"), "{out}");
+    let v = env.ok(&["create", "--pid", "host", "--ipc", "host", BUSYBOX, "true"]);
+    let modes = env.ok(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}",
+        v.trim(),
+    ]);
+    assert_eq!(modes, "host host private\n");
+    assert!(env
+        .fails(125, &["create", "--ipc", "bogus", BUSYBOX, "true"])
+        .contains("invalid --ipc value"));
+}

@@ -410,6 +410,23 @@ impl LocalEngine {
             .unwrap_or_default();
         let (network, networks, ports, expose) = self.resolve_network(o, &image_exposed, &id)?;
         let resources = crate::resources::Resources::default().with_flags(&o.resources)?;
+        let mut host_namespaces = Vec::new();
+        for (ns, mode) in &o.namespace_modes {
+            match mode.as_str() {
+                "host" => host_namespaces.push(ns.clone()),
+                "private" | "" => {}
+                m => {
+                    return Err(Error::InvalidArg(format!(
+                        "invalid --{} value {m:?}: berth supports host and private",
+                        if ns == "cgroup" {
+                            "cgroupns"
+                        } else {
+                            ns.as_str()
+                        }
+                    )))
+                }
+            }
+        }
         let cgroup_parent = o.cgroup_parent.clone().unwrap_or_default();
         if cgroup_parent.split('/').any(|p| p == "..") || cgroup_parent.contains(':') {
             return Err(Error::InvalidArg(format!(
@@ -515,6 +532,7 @@ impl LocalEngine {
             oom_killed: false,
             pod: pod.map(|p| p.id.clone()).unwrap_or_default(),
             infra: o.infra,
+            host_namespaces,
             auto_remove: o.auto_remove,
             create_command: o.create_command.clone(),
             mounts,
@@ -624,7 +642,9 @@ impl LocalEngine {
             _ => self.pod(&key)?,
         };
         if o.infra {
-            o.cgroup_parent = Some(self.pod_cgroup(&pod.id));
+            if pod.config.share_parent {
+                o.cgroup_parent = Some(self.pod_cgroup(&pod.id));
+            }
             return Ok((o, Some(pod), made));
         }
         let shares = |ns: &str| pod.config.share.iter().any(|s| s == ns);
@@ -655,8 +675,20 @@ impl LocalEngine {
             }
             o.hostname = Some(pod.config.hostname.clone());
         }
-        if o.cgroup_parent.is_none() {
+        if o.cgroup_parent.is_none() && pod.config.share_parent {
             o.cgroup_parent = Some(self.pod_cgroup(&pod.id));
+        }
+        // The pod's volumes (`pod create -v`, kept on the infra container) for every member.
+        if !pod.config.infra_id.is_empty() {
+            let infra = self.record(&pod.config.infra_id)?;
+            if infra
+                .config
+                .mounts
+                .iter()
+                .any(|m| m.kind == "bind" || m.kind == "volume")
+            {
+                o.volumes_from.push(infra.id.clone());
+            }
         }
         Ok((o, Some(pod), made))
     }
@@ -924,6 +956,7 @@ impl LocalEngine {
             },
             oom_score_adj: c.resources.oom_score_adj.unwrap_or(0),
             join_namespaces: self.pod_namespaces(rec)?,
+            host_namespaces: c.host_namespaces.clone(),
             binds,
             init,
             annotations: vec![("io.container.manager".into(), "berth".into())],

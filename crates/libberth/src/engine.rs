@@ -209,6 +209,7 @@ pub trait Engine: Send + Sync {
     fn pod_remove(&self, key: &str, force: bool, timeout: u32) -> Result<String>;
     fn pod_prune(&self) -> Result<Vec<String>>;
     fn pod_exists(&self, key: &str) -> Result<bool>;
+    fn pod_clone(&self, key: &str, name: Option<&str>) -> Result<String>;
     /// The IDs of the pod's containers, the infra container first.
     fn pod_container_ids(&self, key: &str) -> Result<Vec<String>>;
     // networks
@@ -262,6 +263,9 @@ impl Engine for LocalEngine {
     }
     fn pod_exists(&self, key: &str) -> Result<bool> {
         LocalEngine::pod_exists(self, key)
+    }
+    fn pod_clone(&self, key: &str, name: Option<&str>) -> Result<String> {
+        LocalEngine::pod_clone(self, key, name)
     }
     fn pod_container_ids(&self, key: &str) -> Result<Vec<String>> {
         let pod = LocalEngine::pod(self, key)?;

@@ -30,6 +30,8 @@ pub struct PodConfig {
     pub exit_policy: String,
     /// Limits for the pod's cgroup, shared by all its containers.
     pub resources: Resources,
+    /// The pod's cgroup is its containers' cgroup parent (`--share-parent`).
+    pub share_parent: bool,
     pub create_command: Vec<String>,
     pub created_at: String,
 }
@@ -42,7 +44,7 @@ pub struct PodRecord {
 }
 
 /// What `pod create` asks for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PodCreateOptions {
     pub name: Option<String>,
     pub infra: bool,
@@ -54,6 +56,8 @@ pub struct PodCreateOptions {
     pub hostname: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub exit_policy: Option<String>,
+    /// `--share-parent` (Podman's default: true).
+    pub share_parent: bool,
     pub resources: ResourceFlags,
     /// The infra container's network settings (`--network`, `-p`, `--dns`, ...).
     pub network: CreateOptions,
@@ -210,6 +214,7 @@ impl LocalEngine {
             share: if o.infra { share } else { Vec::new() },
             exit_policy,
             resources,
+            share_parent: o.share_parent,
             create_command: o.create_command.clone(),
             created_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             ..Default::default()
@@ -683,6 +688,87 @@ impl LocalEngine {
         if !others_run {
             let _ = self.container_stop(&pod.config.infra_id, Some(0));
         }
+    }
+}
+
+impl Default for PodCreateOptions {
+    fn default() -> Self {
+        PodCreateOptions {
+            name: None,
+            infra: false,
+            infra_image: None,
+            infra_command: None,
+            infra_name: None,
+            share: None,
+            hostname: None,
+            labels: BTreeMap::new(),
+            exit_policy: None,
+            share_parent: true,
+            resources: ResourceFlags::default(),
+            network: CreateOptions::default(),
+            create_command: Vec::new(),
+        }
+    }
+}
+
+impl LocalEngine {
+    /// `pod clone`: a new pod with the settings of `key` and a new infra container like
+    /// its own (its containers are not cloned, as in Podman).
+    pub fn pod_clone(&self, key: &str, name: Option<&str>) -> Result<String> {
+        let pod = self.pod(key)?;
+        let c = &pod.config;
+        let infra = if c.infra_id.is_empty() {
+            None
+        } else {
+            Some(self.record(&c.infra_id)?)
+        };
+        let network = match &infra {
+            Some(i) => CreateOptions {
+                networks: i
+                    .config
+                    .networks
+                    .iter()
+                    .map(|n| n.name.clone())
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .chain((i.config.network != "bridge").then(|| i.config.network.clone()))
+                    .collect(),
+                dns_servers: i.config.dns_servers.clone(),
+                dns_search: i.config.dns_search.clone(),
+                dns_options: i.config.dns_options.clone(),
+                add_hosts: i.config.add_hosts.clone(),
+                // Published ports stay with the original (they are its host ports).
+                ..Default::default()
+            },
+            None => CreateOptions::default(),
+        };
+        let r = &c.resources;
+        let resources = ResourceFlags {
+            memory: r.memory.map(|m| m.to_string()),
+            cpus: r.nano_cpus.map(|n| format!("{}", n as f64 / 1e9)),
+            cpuset_cpus: (!r.cpuset_cpus.is_empty()).then(|| r.cpuset_cpus.clone()),
+            ..Default::default()
+        };
+        self.pod_create(&PodCreateOptions {
+            name: Some(
+                name.map(str::to_string)
+                    .unwrap_or_else(|| format!("{}-clone", pod.name)),
+            ),
+            infra: infra.is_some(),
+            infra_image: infra
+                .as_ref()
+                .map(|i| i.config.image_name.clone())
+                .filter(|n| n != PAUSE_IMAGE),
+            share: Some(c.share.join(",")),
+            hostname: None,
+            labels: c.labels.clone(),
+            exit_policy: Some(c.exit_policy.clone()),
+            share_parent: c.share_parent,
+            resources,
+            network,
+            create_command: c.create_command.clone(),
+            ..Default::default()
+        })
     }
 }
 

@@ -100,6 +100,8 @@ pub struct ContainerConfig {
     pub pod: String,
     /// The pod's infra container.
     pub infra: bool,
+    /// Namespaces shared with the host (`--pid/--ipc/--uts/--cgroupns host`).
+    pub host_namespaces: Vec<String>,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// The OCI runtime chosen at create time.
@@ -213,6 +215,8 @@ pub struct CreateOptions {
     pub pod: Option<String>,
     /// Made by `pod create` as the pod's infra container.
     pub infra: bool,
+    /// `--pid`, `--ipc`, `--uts`, `--cgroupns`: ("pid", "host"), ... as given.
+    pub namespace_modes: Vec<(String, String)>,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// `-v SRC:DST[:OPTS]`, as given.
