@@ -483,6 +483,9 @@ pub struct CreateFlags {
     /// cgroup namespace to use (host or private)
     #[arg(long)]
     pub cgroupns: Option<String>,
+    /// Control container cgroup configuration (enabled, disabled, no-conmon, split)
+    #[arg(long)]
+    pub cgroups: Option<String>,
     /// Bind mount a volume into the container (SRC:DST[:OPTIONS])
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,

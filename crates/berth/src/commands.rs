@@ -554,6 +554,7 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         ]
         .iter()
         .filter_map(|(ns, v)| v.as_ref().map(|v| (ns.to_string(), v.clone())))
+        .chain(f.cgroups.iter().map(|v| ("cgroups".to_string(), v.clone())))
         .collect(),
         resources: resource_flags(&f.resources),
         cgroup_parent: f.cgroup_parent.clone(),

@@ -412,6 +412,30 @@ impl LocalEngine {
         let resources = crate::resources::Resources::default().with_flags(&o.resources)?;
         let mut host_namespaces = Vec::new();
         for (ns, mode) in &o.namespace_modes {
+            if ns == "cgroups" {
+                // berth's monitor is never in the container's cgroup: no-conmon and split
+                // are what it always does. runc cannot run a container without cgroups.
+                match mode.as_str() {
+                    "enabled" | "no-conmon" | "split" => {}
+                    "disabled" if self.runtime()?.name == "crun" => {
+                        return Err(Error::InvalidArg(
+                            "--cgroups=disabled is not supported yet".into(),
+                        ))
+                    }
+                    "disabled" => {
+                        return Err(Error::InvalidArg(
+                            "--cgroups=disabled needs the crun runtime: runc always makes cgroups"
+                                .into(),
+                        ))
+                    }
+                    m => {
+                        return Err(Error::InvalidArg(format!(
+                            "invalid cgroup mode {m:?}: use enabled, disabled, no-conmon or split"
+                        )))
+                    }
+                }
+                continue;
+            }
             match mode.as_str() {
                 "host" => host_namespaces.push(ns.clone()),
                 "private" | "" => {}
