@@ -1545,6 +1545,34 @@ pub enum PodCmd {
     Stats(StatsArgs),
     /// Clone an existing pod
     Clone(PodCloneArgs),
+    /// Fetch logs for the containers of a pod
+    Logs(PodLogsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PodLogsArgs {
+    /// Filter logs by container name or ID
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Output the specified number of LINES at the end of the logs
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub tail: i64,
+    /// Show logs since TIMESTAMP
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs until TIMESTAMP
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Output the timestamps in the log
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Prefix each log line with the container name instead of its ID
+    #[arg(short, long)]
+    pub names: bool,
+    pub pod: String,
 }
 
 #[derive(Args, Debug)]
@@ -1614,6 +1642,12 @@ pub struct PodCreateArgs {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long)]
     pub add_host: Vec<String>,
+    /// PID namespace of the pod's infra container (host or private)
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// User namespace of the pod (only the host's: rootless pods come later)
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Memory limit for the pod (format: <number>[<unit>])
     #[arg(short, long)]
     pub memory: Option<String>,

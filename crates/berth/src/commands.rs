@@ -2759,12 +2759,20 @@ fn pod_targets(e: &dyn Engine, names: &[String], all: bool) -> Result<Vec<String
 fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
     match c {
         PodCmd::Create(a) => {
+            if let Some(u) = a.userns.as_deref().filter(|u| !matches!(*u, "" | "host")) {
+                bail!("--userns {u:?} is not supported yet: pods share the host's user namespace");
+            }
             let network = CreateOptions {
                 networks: a.network.clone(),
                 publish: a.publish.clone(),
                 dns_servers: a.dns.clone(),
                 add_hosts: a.add_host.clone(),
                 volumes: a.volume.clone(),
+                namespace_modes: a
+                    .pid
+                    .iter()
+                    .map(|p| ("pid".to_string(), p.clone()))
+                    .collect(),
                 ..Default::default()
             };
             let o = libberth::pod::PodCreateOptions {
@@ -2975,6 +2983,29 @@ fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
         }
         PodCmd::Exists(n) => Ok(if e.pod_exists(&n.name)? { 0 } else { 1 }),
         PodCmd::Stats(a) => crate::stats::run_pods(e, &a),
+        PodCmd::Logs(a) => {
+            let mut ids = e.pod_container_ids(&a.pod)?;
+            if let Some(c) = &a.container {
+                let id = e.container_lookup(c)?;
+                if !ids.contains(&id) {
+                    bail!("container {c} is not in pod {}", a.pod);
+                }
+                ids = vec![id];
+            }
+            logs(
+                e,
+                LogsArgs {
+                    follow: a.follow,
+                    tail: a.tail,
+                    since: a.since,
+                    until: a.until,
+                    timestamps: a.timestamps,
+                    names: a.names,
+                    latest: false,
+                    containers: ids,
+                },
+            )
+        }
         PodCmd::Clone(a) => {
             let name = a.name.clone().or(a.new_name.clone());
             let id = e.pod_clone(&a.pod, name.as_deref())?;

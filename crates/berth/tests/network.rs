@@ -804,3 +804,59 @@ fn macvlan_and_ipv6_networks() {
         .join(&bridge)
         .exists());
 }
+
+#[test]
+fn a_pods_published_ports_reach_its_containers() {
+    let env = Env::new();
+    env.busybox();
+    let net = network(&env, &[]);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    env.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "web",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "web",
+        "--name",
+        "srv",
+        BUSYBOX,
+        "sh",
+        "-c",
+        &http_server("from the pod"),
+    ]);
+    assert!(
+        eventually(10, || http_get(port)
+            .is_some_and(|b| b.contains("from the pod"))),
+        "nothing on 127.0.0.1:{port}"
+    );
+    // pod logs: its containers' logs.
+    env.ok(&[
+        "run",
+        "--pod",
+        "web",
+        "--name",
+        "talker",
+        BUSYBOX,
+        "echo",
+        "said in the pod",
+    ]);
+    let logs = env.ok(&["pod", "logs", "-c", "talker", "web"]);
+    assert!(logs.contains("said in the pod"), "{logs}");
+    env.ok(&["pod", "rm", "-f", "-t", "0", "web"]);
+    env.ok(&["network", "rm", &net.name]);
+    assert!(
+        host_leftovers(&env, &net).is_empty(),
+        "{:?}",
+        host_leftovers(&env, &net)
+    );
+}

@@ -278,6 +278,37 @@ fn pod_volumes_stats_clone_and_share_parent() {
 }
 
 #[test]
+fn pod_pid_and_userns() {
+    let env = Env::new();
+    env.busybox();
+    // --pid host: the infra container (and members sharing pid) see the host's processes.
+    env.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "hp",
+        "--pid",
+        "host",
+        "--share",
+        "ipc,net,uts,pid",
+    ]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "hp",
+        BUSYBOX,
+        "cat",
+        "/proc/1/cmdline",
+    ]);
+    assert!(!out.contains("catatonit"), "{out}");
+    assert!(env
+        .fails(125, &["pod", "create", "--userns", "auto"])
+        .contains("--userns"));
+    env.ok(&["pod", "rm", "-f", "-t", "0", "hp"]);
+}
+
+#[test]
 fn host_namespaces() {
     let env = Env::new();
     env.busybox();

@@ -378,7 +378,18 @@ impl LocalEngine {
     /// `create`: records the container and prepares its writable layer. Returns the ID.
     pub fn container_create(&self, o: &CreateOptions) -> Result<String> {
         let (o, pod, made) = self.resolve_pod(o)?;
+        // A new member waits for pod commands in flight (a `pod rm` removing its pod).
+        let pod_lock = match &pod {
+            Some(p) if !o.infra => Some(self.pod_lock(&p.id)?),
+            _ => None,
+        };
+        if let Some(p) = &pod {
+            if !o.infra && self.pod(&p.id).is_err() {
+                return Err(Error::NoSuchPod(p.name.clone()));
+            }
+        }
         let created = self.create_in_pod(&o, pod.as_ref());
+        drop(pod_lock);
         if let (Err(_), true, Some(p)) = (&created, made, &pod) {
             // A pod made for this container only goes with it.
             let _ = self.pod_remove(&p.id, true, 0);

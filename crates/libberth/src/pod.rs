@@ -127,6 +127,12 @@ impl LocalEngine {
         Ok(v)
     }
 
+    /// A pod's lock: taken by the pod commands and by containers joining the pod, before
+    /// any container's lock (never after one).
+    pub(crate) fn pod_lock(&self, pod_id: &str) -> Result<crate::lock::Lock> {
+        self.lock(&format!("pod-{pod_id}"))
+    }
+
     /// The pod's cgroup (cgroupfs path).
     pub(crate) fn pod_cgroup(&self, pod_id: &str) -> String {
         format!("/berth/pod-{pod_id}")
@@ -423,6 +429,7 @@ impl LocalEngine {
     /// `pod start`: the infra container, then the others in the order they were made.
     pub fn pod_start(&self, key: &str) -> Result<String> {
         let pod = self.pod(key)?;
+        let _l = self.pod_lock(&pod.id)?;
         let mut errors = Vec::new();
         for c in self.pod_containers(&pod)? {
             let st = self.live_state(&c).0;
@@ -439,6 +446,7 @@ impl LocalEngine {
     /// `pod stop`: the containers, then the infra container.
     pub fn pod_stop(&self, key: &str, timeout: Option<u32>) -> Result<String> {
         let pod = self.pod(key)?;
+        let _l = self.pod_lock(&pod.id)?;
         let mut errors = Vec::new();
         for c in self.pod_containers(&pod)?.iter().rev() {
             if let Err(e) = self.container_stop(&c.id, timeout) {
@@ -453,6 +461,7 @@ impl LocalEngine {
     /// `pod kill`: a signal to every running container of the pod.
     pub fn pod_kill(&self, key: &str, signal: i32) -> Result<String> {
         let pod = self.pod(key)?;
+        let _l = self.pod_lock(&pod.id)?;
         let mut errors = Vec::new();
         let mut any = false;
         for c in self.pod_containers(&pod)? {
@@ -478,6 +487,7 @@ impl LocalEngine {
     /// `pod pause` / `pod unpause`.
     pub fn pod_pause(&self, key: &str, pause: bool) -> Result<String> {
         let pod = self.pod(key)?;
+        let _l = self.pod_lock(&pod.id)?;
         let mut errors = Vec::new();
         for c in self.pod_containers(&pod)? {
             let st = self.live_state(&c).0;
@@ -494,6 +504,7 @@ impl LocalEngine {
     /// `pod rm`: a pod with running containers only with `force` (they are stopped).
     pub fn pod_remove(&self, key: &str, force: bool, timeout: u32) -> Result<String> {
         let pod = self.pod(key)?;
+        let _l = self.pod_lock(&pod.id)?;
         let ctrs = self.pod_containers(&pod)?;
         if !force {
             if let Some(c) = ctrs.iter().find(|c| {
