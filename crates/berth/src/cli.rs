@@ -680,6 +680,16 @@ pub struct InspectArgs {
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
+    #[command(flatten)]
+    pub flags: LogFlags,
+    #[arg(short, long)]
+    pub latest: bool,
+    pub containers: Vec<String>,
+}
+
+/// What `logs` and `pod logs` show.
+#[derive(Args, Debug, Clone)]
+pub struct LogFlags {
     /// Follow log output
     #[arg(short, long)]
     pub follow: bool,
@@ -698,9 +708,6 @@ pub struct LogsArgs {
     /// Prefix each log line with the container name or ID
     #[arg(short, long)]
     pub names: bool,
-    #[arg(short, long)]
-    pub latest: bool,
-    pub containers: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -1554,24 +1561,8 @@ pub struct PodLogsArgs {
     /// Filter logs by container name or ID
     #[arg(short, long)]
     pub container: Option<String>,
-    /// Follow log output
-    #[arg(short, long)]
-    pub follow: bool,
-    /// Output the specified number of LINES at the end of the logs
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
-    pub tail: i64,
-    /// Show logs since TIMESTAMP
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Show logs until TIMESTAMP
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Output the timestamps in the log
-    #[arg(short, long)]
-    pub timestamps: bool,
-    /// Prefix each log line with the container name instead of its ID
-    #[arg(short, long)]
-    pub names: bool,
+    #[command(flatten)]
+    pub flags: LogFlags,
     pub pod: String,
 }
 

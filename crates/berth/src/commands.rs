@@ -826,16 +826,16 @@ fn logs(e: &dyn Engine, a: LogsArgs) -> Result<i32> {
         bail!("specify at least one container name or ID to log");
     }
     let opts = LogOptions {
-        follow: a.follow,
-        tail: (a.tail >= 0).then_some(a.tail as usize),
-        since: a.since.as_deref().map(parse_time).transpose()?,
-        until: a.until.as_deref().map(parse_time).transpose()?,
-        timestamps: a.timestamps,
+        follow: a.flags.follow,
+        tail: (a.flags.tail >= 0).then_some(a.flags.tail as usize),
+        since: a.flags.since.as_deref().map(parse_time).transpose()?,
+        until: a.flags.until.as_deref().map(parse_time).transpose()?,
+        timestamps: a.flags.timestamps,
     };
-    let many = names.len() > 1 || a.names;
+    let many = names.len() > 1 || a.flags.names;
     let run_one = |n: &String| -> Result<()> {
         let id = e.container_lookup(n)?;
-        let prefix = if a.names {
+        let prefix = if a.flags.names {
             let insp = e.container_inspect(&id)?;
             format!("{} ", insp["Name"].as_str().unwrap_or(""))
         } else if many {
@@ -873,7 +873,7 @@ fn logs(e: &dyn Engine, a: LogsArgs) -> Result<i32> {
         })?;
         Ok(())
     };
-    if a.follow && names.len() > 1 {
+    if a.flags.follow && names.len() > 1 {
         std::thread::scope(|s| -> Result<()> {
             let hs: Vec<_> = names.iter().map(|n| s.spawn(move || run_one(n))).collect();
             for h in hs {
@@ -2995,12 +2995,7 @@ fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
             logs(
                 e,
                 LogsArgs {
-                    follow: a.follow,
-                    tail: a.tail,
-                    since: a.since,
-                    until: a.until,
-                    timestamps: a.timestamps,
-                    names: a.names,
+                    flags: a.flags,
                     latest: false,
                     containers: ids,
                 },
