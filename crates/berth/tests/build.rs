@@ -330,3 +330,78 @@ fn bad_input() {
     let err = env.fails(125, &["build", s(&empty)]);
     assert!(err.contains("no Containerfile or Dockerfile"), "{err}");
 }
+
+#[test]
+fn run_mounts_cache_bind_secret_tmpfs() {
+    let env = Env::new();
+    env.busybox();
+    let secret = env.dir.join("token");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let extra = context(&env, "extra", &[("from-extra", "E\n")]);
+    let cf = format!(
+        "FROM {BUSYBOX} AS first\n\
+         RUN echo staged > /staged\n\
+         FROM {BUSYBOX}\n\
+         RUN --mount=type=cache,target=/cache,id=c1 echo x >> /cache/log && wc -l < /cache/log > /count\n\
+         RUN --mount=type=bind,target=/ctx cat /ctx/in.txt > /from-ctx\n\
+         RUN --mount=type=bind,source=in.txt,target=/one.txt,rw echo more >> /one.txt && cat /one.txt > /rw-copy\n\
+         RUN --mount=type=bind,from=first,source=/staged,target=/st cat /st > /from-stage\n\
+         RUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen-secret && stat -c %a /run/secrets/tok > /secret-mode\n\
+         RUN --mount=type=secret,id=tok,env=TOK,target=/s/t echo \"$TOK\" > /seen-env\n\
+         RUN --mount=type=tmpfs,target=/scratchpad grep -q '/scratchpad tmpfs' /proc/mounts && echo tmpfs > /tmpfs\n\
+         RUN --network=none ls /sys/class/net > /nets\n\
+         COPY --from=extra from-extra /\n"
+    );
+    let ctx = context(
+        &env,
+        "mounts",
+        &[("Containerfile", &cf), ("in.txt", "context file\n")],
+    );
+    let sec = format!("id=tok,src={}", secret.display());
+    let bc = format!("extra={}", extra.display());
+    let args = [
+        "build",
+        "--secret",
+        &sec,
+        "--build-context",
+        &bc,
+        "-t",
+        "mnt",
+        s(&ctx),
+    ];
+    env.ok(&args);
+    let show = |f: &str| env.ok(&["run", "--rm", "mnt", "cat", f]);
+    assert_eq!(show("/count"), "1\n");
+    assert_eq!(show("/from-ctx"), "context file\n");
+    assert_eq!(show("/rw-copy"), "context file\nmore\n");
+    assert_eq!(show("/from-stage"), "staged\n");
+    assert_eq!(show("/seen-secret"), "s3cret");
+    assert_eq!(show("/secret-mode"), "400\n");
+    assert_eq!(show("/seen-env"), "s3cret\n");
+    assert_eq!(show("/tmpfs"), "tmpfs\n");
+    assert_eq!(show("/nets"), "lo\n");
+    assert_eq!(show("/from-extra"), "E\n");
+    // rw bind writes do not reach the context; the secret is not in the image.
+    assert_eq!(
+        std::fs::read_to_string(ctx.join("in.txt")).unwrap(),
+        "context file\n"
+    );
+    let r = env.run(&["run", "--rm", "mnt", "cat", "/run/secrets/tok"]);
+    assert_ne!(r.stdout, "s3cret");
+    // The cache mount persists between builds.
+    let mut again = args.to_vec();
+    again.insert(1, "--no-cache");
+    env.ok(&again);
+    assert_eq!(show("/count"), "2\n");
+    // A required secret that was not given fails the build at its line.
+    let req = context(
+        &env,
+        "req",
+        &[(
+            "Containerfile",
+            &format!("FROM {BUSYBOX}\nRUN --mount=type=secret,id=nope,required true\n"),
+        )],
+    );
+    let err = env.fails(125, &["build", s(&req)]);
+    assert!(err.contains("Containerfile:2"), "{err}");
+}

@@ -46,6 +46,57 @@ pub struct BuildOptions {
     pub network: Option<String>,
     /// `-v SRC:DST[:OPTS]` for RUN, as given.
     pub volumes: Vec<String>,
+    /// `--secret id=ID,src=PATH|env=VAR`: the secrets' contents by id.
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// `--build-context name=path`: extra contexts for `COPY --from` and `--mount from=`.
+    pub build_contexts: BTreeMap<String, PathBuf>,
+    /// `--add-host` and `--no-hosts` for RUN.
+    pub add_hosts: Vec<String>,
+    pub no_hosts: bool,
+    /// `--env K=V`: set in every stage's config after FROM.
+    pub env: Vec<(String, String)>,
+    /// `--annotation K=V` on the final image.
+    pub annotations: Vec<(String, String)>,
+    /// `--timestamp SECONDS`: created times of the final image and its history.
+    pub timestamp: Option<i64>,
+    /// `--squash`: the new layers as one; `--squash-all`: every layer as one.
+    pub squash: bool,
+    pub squash_all: bool,
+}
+
+/// The container of a RUN or COPY step.
+#[derive(Default)]
+struct StepSpec {
+    command: Vec<String>,
+    env: Vec<String>,
+    user: Option<String>,
+    volumes: Vec<String>,
+    mounts: Vec<String>,
+    /// `RUN --network`: none, host or default (the build's `--network`).
+    network: Option<String>,
+}
+
+/// What a `from=` (of COPY or a RUN mount) names.
+enum FromSource {
+    /// A directory on the host: a `--build-context`.
+    Dir(PathBuf),
+    /// An image (a built stage or an image by name), by ID.
+    Image(String),
+}
+
+/// Host-side things a RUN step's mounts hold; released on drop.
+#[derive(Default)]
+struct RunMounts {
+    /// `--mount` values for the step container.
+    mounts: Vec<String>,
+    /// Environment for `type=secret,env=`.
+    env: Vec<String>,
+    /// Images mounted for `from=`, unmounted after the step.
+    images: Vec<String>,
+    /// Temporary copies (secrets, rw binds), removed after the step.
+    temp: Vec<PathBuf>,
+    /// Locks of `sharing=locked` cache mounts.
+    locks: Vec<crate::lock::Lock>,
 }
 
 /// A stage as it is being built.
@@ -497,6 +548,13 @@ fn needed_stages(cf: &Containerfile, target: usize) -> Vec<usize> {
             todo.push(b);
         }
         for ins in &s.instructions {
+            if let InstructionKind::Run(r) = &ins.kind {
+                for m in &r.mounts {
+                    if let Some(b) = m.from.as_deref().and_then(|f| cf.resolve_stage(f, i)) {
+                        todo.push(b);
+                    }
+                }
+            }
             if let InstructionKind::Copy(c) | InstructionKind::Add(c) = &ins.kind {
                 if let Some(f) = &c.from {
                     if let Some(b) = cf.resolve_stage(f, i) {
@@ -1002,14 +1060,15 @@ impl Builder<'_> {
     }
 
     /// Creates a container of the stage's image for a step, without an entrypoint.
-    fn step_container(
-        &self,
-        st: &StageState,
-        command: Vec<String>,
-        env: Vec<String>,
-        user: Option<String>,
-        volumes: Vec<String>,
-    ) -> Result<String> {
+    fn step_container(&self, st: &StageState, spec: StepSpec) -> Result<String> {
+        let StepSpec {
+            command,
+            env,
+            user,
+            volumes,
+            mounts,
+            network,
+        } = spec;
         let image = st.image.clone().ok_or_else(|| {
             Error::InvalidArg("a RUN or COPY step needs a base image (not scratch)".into())
         })?;
@@ -1025,9 +1084,17 @@ impl Builder<'_> {
                 .clone()
                 .filter(|w| !w.is_empty()),
             user,
-            networks: vec![self.opts.network.clone().unwrap_or_else(|| "none".into())],
+            networks: vec![match network.as_deref() {
+                Some("default") | None => {
+                    self.opts.network.clone().unwrap_or_else(|| "none".into())
+                }
+                Some(n) => n.to_string(),
+            }],
             read_only_tmpfs: true,
             volumes,
+            mounts,
+            add_hosts: self.opts.add_hosts.clone(),
+            no_hosts: self.opts.no_hosts,
             labels: BTreeMap::from([("io.berth.build".to_string(), "true".to_string())]),
             ..CreateOptions::default()
         };
@@ -1070,15 +1137,35 @@ impl Builder<'_> {
                 }
             }
         };
-        let env: Vec<String> = st
+        let mut env: Vec<String> = st
             .args
             .iter()
             .filter(|(k, _)| st.lookup(k).is_some() && !env_has(&st.config, k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let user = st.config.config.user.clone().filter(|u| !u.is_empty());
-        let cid = self.step_container(st, command, env, user, self.opts.volumes.clone())?;
+        let mounts = self.run_mounts(st, ins, r)?;
+        env.extend(mounts.env.iter().cloned());
+        let cid = self.step_container(
+            st,
+            StepSpec {
+                command,
+                env,
+                user,
+                volumes: self.opts.volumes.clone(),
+                mounts: mounts.mounts.clone(),
+                network: r.network.clone(),
+            },
+        );
+        let cid = match cid {
+            Ok(c) => c,
+            Err(e) => {
+                self.release_mounts(mounts);
+                return Err(e);
+            }
+        };
         let code = self.attach_run(&cid);
+        self.release_mounts(mounts);
         let code = match code {
             Ok(c) => c,
             Err(e) => {
@@ -1166,30 +1253,16 @@ impl Builder<'_> {
         let root = match &c.from {
             Some(f) => {
                 let f = exp(f)?;
-                let image = match self.cf.resolve_stage(&f, usize::MAX) {
-                    Some(i) => self.stage_images.get(&i).cloned().ok_or_else(|| {
-                        line_err(
-                            &file,
-                            line,
-                            format!("stage {f:?} is not built before this one"),
-                        )
-                    })?,
-                    None => {
-                        if !self.engine.image_exists(&f)? {
-                            return Err(line_err(
-                                &file,
-                                line,
-                                format!("COPY --from={f}: no stage or image with that name"),
-                            ));
+                match self.resolve_from(&f, line, &format!("COPY --from={f}"))? {
+                    FromSource::Dir(dir) => SourceRoot { dir, ignore: None },
+                    FromSource::Image(image) => {
+                        let (id, path) = self.engine.image_mount(&image)?;
+                        mounted = Some(id);
+                        SourceRoot {
+                            dir: path,
+                            ignore: None,
                         }
-                        self.engine.lookup_image(&f)?.id
                     }
-                };
-                let (id, path) = self.engine.image_mount(&image)?;
-                mounted = Some(id);
-                SourceRoot {
-                    dir: path,
-                    ignore: None,
                 }
             }
             None => SourceRoot {
@@ -1289,7 +1362,14 @@ impl Builder<'_> {
 
     fn copy_step(&mut self, st: &StageState, p: PreparedCopy) -> Result<berth_storage::LayerInfo> {
         let user = Some(p.chown.clone().unwrap_or_else(|| "0:0".into()));
-        let cid = self.step_container(st, vec!["/".into()], Vec::new(), user, Vec::new())?;
+        let cid = self.step_container(
+            st,
+            StepSpec {
+                command: vec!["/".into()],
+                user,
+                ..StepSpec::default()
+            },
+        )?;
         let r = (|| -> Result<()> {
             // The directory the entries go to, and the file name for a single file.
             let (dir, name) = if p.into_dir {
@@ -1394,6 +1474,294 @@ impl Builder<'_> {
         }
         self.commit_and_remove(&cid)
     }
+}
+
+impl Builder<'_> {
+    /// What `from=NAME` names: a `--build-context`, a stage built before, or an image.
+    fn resolve_from(&self, name: &str, line: usize, what: &str) -> Result<FromSource> {
+        if let Some(dir) = self.opts.build_contexts.get(name) {
+            return Ok(FromSource::Dir(dir.clone()));
+        }
+        if let Some(i) = self.cf.resolve_stage(name, usize::MAX) {
+            return self
+                .stage_images
+                .get(&i)
+                .cloned()
+                .map(FromSource::Image)
+                .ok_or_else(|| {
+                    line_err(
+                        self.file(),
+                        line,
+                        format!("stage {name:?} is not built before this one"),
+                    )
+                });
+        }
+        if !self.engine.image_exists(name)? {
+            return Err(line_err(
+                self.file(),
+                line,
+                format!("{what}: no stage or image with that name"),
+            ));
+        }
+        Ok(FromSource::Image(self.engine.lookup_image(name)?.id))
+    }
+
+    /// The host side of a RUN step's `--mount`s.
+    fn run_mounts(
+        &self,
+        st: &StageState,
+        ins: &Instruction,
+        r: &berth_build::Run,
+    ) -> Result<RunMounts> {
+        use berth_build::{CacheSharing, Mount, MountType};
+        let file = self.file().to_string();
+        let line = ins.line;
+        let mut out = RunMounts::default();
+        let res = (|| -> Result<()> {
+            for m in &r.mounts {
+                let m = if m.needs_expansion() {
+                    let spec =
+                        berth_build::expand(&m.spec, self.cf.escape, &|k: &str| st.lookup(k))
+                            .map_err(|e| line_err(&file, line, e))?;
+                    Mount::parse(&spec).map_err(|e| line_err(&file, line, e))?
+                } else {
+                    m.clone()
+                };
+                let ro = if m.readonly { ",ro" } else { "" };
+                match m.kind {
+                    MountType::Tmpfs => {
+                        let size = m
+                            .size
+                            .map(|s| format!(",tmpfs-size={s}"))
+                            .unwrap_or_default();
+                        out.mounts
+                            .push(format!("type=tmpfs,dst={}{size}", m.target));
+                    }
+                    MountType::Ssh => {}
+                    MountType::Cache => {
+                        let id = m.id.clone().unwrap_or_else(|| m.target.clone());
+                        let dir = self
+                            .engine
+                            .cfg
+                            .root
+                            .join("build-cache")
+                            .join(hex::encode(Sha256::digest(id.as_bytes())));
+                        if !dir.exists() {
+                            std::fs::create_dir_all(&dir)
+                                .ctx(|| format!("creating cache {}", dir.display()))?;
+                            use std::os::unix::fs::PermissionsExt;
+                            let mode = m.mode.unwrap_or(0o755);
+                            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+                                .ctx(|| format!("creating cache {}", dir.display()))?;
+                            if m.uid.is_some() || m.gid.is_some() {
+                                std::os::unix::fs::chown(&dir, m.uid, m.gid)
+                                    .ctx(|| format!("creating cache {}", dir.display()))?;
+                            }
+                        }
+                        if m.sharing == CacheSharing::Locked {
+                            out.locks.push(crate::lock::Lock::acquire(
+                                dir.parent().unwrap_or(&dir),
+                                &format!(
+                                    "{}.locked",
+                                    dir.file_name().unwrap_or_default().to_string_lossy()
+                                ),
+                            )?);
+                        }
+                        let src = match &m.source {
+                            Some(s) => dir.join(inside(s).unwrap_or_default()),
+                            None => dir,
+                        };
+                        std::fs::create_dir_all(&src)
+                            .ctx(|| format!("creating cache {}", src.display()))?;
+                        out.mounts.push(format!(
+                            "type=bind,src={},dst={}{ro}",
+                            src.display(),
+                            m.target
+                        ));
+                    }
+                    MountType::Bind => {
+                        let root = match &m.from {
+                            Some(f) => {
+                                match self.resolve_from(f, line, &format!("--mount from={f}"))? {
+                                    FromSource::Dir(d) => d,
+                                    FromSource::Image(id) => {
+                                        let (mid, path) = self.engine.image_mount(&id)?;
+                                        out.images.push(mid);
+                                        path
+                                    }
+                                }
+                            }
+                            None => self.opts.context.clone(),
+                        };
+                        let rel = inside(m.source.as_deref().unwrap_or(".")).ok_or_else(|| {
+                            line_err(&file, line, "forbidden path outside the build context")
+                        })?;
+                        let src = root.join(rel);
+                        if std::fs::symlink_metadata(&src).is_err() {
+                            return Err(line_err(
+                                &file,
+                                line,
+                                format!(
+                                    "--mount source {:?}: no such file or directory",
+                                    m.source.as_deref().unwrap_or(".")
+                                ),
+                            ));
+                        }
+                        // Writes to an rw bind are discarded: the step sees a copy.
+                        let src = if m.readonly {
+                            src
+                        } else {
+                            let tmp = self.temp_path("bind")?;
+                            let status = std::process::Command::new("cp")
+                                .arg("-a")
+                                .arg(&src)
+                                .arg(&tmp)
+                                .status()
+                                .ctx(|| format!("copying {}", src.display()))?;
+                            out.temp.push(tmp.clone());
+                            if !status.success() {
+                                return Err(Error::Other(format!(
+                                    "copying {} failed",
+                                    src.display()
+                                )));
+                            }
+                            tmp
+                        };
+                        out.mounts.push(format!(
+                            "type=bind,src={},dst={}{ro}",
+                            src.display(),
+                            m.target
+                        ));
+                    }
+                    MountType::Secret => {
+                        let id = m.id.clone().unwrap_or_default();
+                        let Some(data) = self.opts.secrets.get(&id) else {
+                            if m.required {
+                                return Err(line_err(&file, line, format!("secret {id:?} is required but was not given (--secret id={id},src=PATH)")));
+                            }
+                            continue;
+                        };
+                        if let Some(var) = &m.env {
+                            out.env
+                                .push(format!("{var}={}", String::from_utf8_lossy(data)));
+                            if !m.spec.contains("target=")
+                                && !m.spec.contains("dst=")
+                                && !m.spec.contains("destination=")
+                            {
+                                continue;
+                            }
+                        }
+                        let tmp = self.temp_path("secret")?;
+                        std::fs::write(&tmp, data).ctx(|| format!("writing {}", tmp.display()))?;
+                        out.temp.push(tmp.clone());
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(
+                            &tmp,
+                            std::fs::Permissions::from_mode(m.mode.unwrap_or(0o400)),
+                        )
+                        .ctx(|| format!("writing {}", tmp.display()))?;
+                        std::os::unix::fs::chown(
+                            &tmp,
+                            Some(m.uid.unwrap_or(0)),
+                            Some(m.gid.unwrap_or(0)),
+                        )
+                        .ctx(|| format!("writing {}", tmp.display()))?;
+                        out.mounts.push(format!(
+                            "type=bind,src={},dst={},ro",
+                            tmp.display(),
+                            m.target
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            self.release_mounts(out);
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    fn release_mounts(&self, m: RunMounts) {
+        for id in &m.images {
+            let _ = self.engine.image_unmount(id, false);
+        }
+        for t in &m.temp {
+            let _ = std::fs::remove_dir_all(t).or_else(|_| std::fs::remove_file(t));
+        }
+        drop(m.locks);
+    }
+
+    /// A fresh path under the storage's tmp directory (not created).
+    fn temp_path(&self, what: &str) -> Result<PathBuf> {
+        let mut rnd = [0u8; 8];
+        getrandom_fill(&mut rnd);
+        Ok(self
+            .engine
+            .cfg
+            .root
+            .join("tmp")
+            .join(format!("build-{what}-{}", hex::encode(rnd))))
+    }
+}
+
+fn getrandom_fill(buf: &mut [u8]) {
+    use std::io::Read;
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id());
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (t >> (i * 8)) as u8;
+        }
+    }
+}
+
+/// A directory removed (with its contents) when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Result<TempDir> {
+        let mut rnd = [0u8; 8];
+        getrandom_fill(&mut rnd);
+        let p = std::env::temp_dir().join(format!("{prefix}-{}", hex::encode(rnd)));
+        std::fs::create_dir_all(&p).ctx(|| format!("creating {}", p.display()))?;
+        Ok(TempDir(p))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Extracts a (plain or gzip) tar build context into `dir`; `false` when `data` is not
+/// a tar archive.
+pub fn unpack_context(data: &[u8], dir: &Path) -> Result<bool> {
+    let is_gzip = data.starts_with(&[0x1f, 0x8b]);
+    if !(is_gzip || data.len() >= 262 && &data[257..262] == b"ustar") {
+        return Ok(false);
+    }
+    let raw: Box<dyn std::io::Read> = if is_gzip {
+        Box::new(flate2::read::GzDecoder::new(data))
+    } else {
+        Box::new(data)
+    };
+    tar::Archive::new(raw)
+        .unpack(dir)
+        .ctx(|| "extracting the build context from standard input".into())?;
+    Ok(true)
 }
 
 /// The tar name of a single file source until its destination name is known.
