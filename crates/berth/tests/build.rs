@@ -405,3 +405,68 @@ fn run_mounts_cache_bind_secret_tmpfs() {
     let err = env.fails(125, &["build", s(&req)]);
     assert!(err.contains("Containerfile:2"), "{err}");
 }
+
+#[test]
+fn failing_run_with_layers_keeps_only_the_cache() {
+    let env = Env::new();
+    env.busybox();
+    let ctx = context(
+        &env,
+        "failc",
+        &[(
+            "Containerfile",
+            &format!("FROM {BUSYBOX}\nRUN echo ok > /ok\nRUN exit 7\n"),
+        )],
+    );
+    let r = env.run(&["build", "-t", "never", s(&ctx)]);
+    assert_eq!(r.code, 7, "{}{}", r.stdout, r.stderr);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    // The first RUN's image stays as cache (as Podman keeps it); nothing else does.
+    let all = env.ok(&["images", "-a", "-q"]);
+    assert_eq!(all.lines().count(), 2, "{all}");
+    assert_eq!(env.ok(&["images", "-q", "never"]), "");
+    let again = env.run(&["build", "-t", "never", s(&ctx)]);
+    assert!(again.stdout.contains("--> Using cache"), "{}", again.stdout);
+    assert_eq!(env.ok(&["images", "-a", "-q"]), all);
+}
+
+#[test]
+fn signal_stops_the_running_step() {
+    let env = Env::new();
+    env.busybox();
+    let ctx = context(
+        &env,
+        "sig",
+        &[(
+            "Containerfile",
+            &format!("FROM {BUSYBOX}\nRUN echo started; sleep 60\n"),
+        )],
+    );
+    for sig in [2, 15] {
+        let mut c = env.cmd();
+        c.args(["build", "--no-cache", "-t", "sig", s(&ctx)]);
+        c.stdout(std::process::Stdio::piped());
+        c.stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let start = std::time::Instant::now();
+        loop {
+            line.clear();
+            use std::io::BufRead;
+            assert!(out.read_line(&mut line).unwrap() > 0, "build ended early");
+            if line.contains("started") {
+                break;
+            }
+        }
+        std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(128 + sig), "{o:?}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+        assert_eq!(env.ok(&["images", "-q", "sig"]), "");
+    }
+}

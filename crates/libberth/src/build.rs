@@ -76,6 +76,50 @@ struct StepSpec {
     network: Option<String>,
 }
 
+/// SIGINT and SIGTERM blocked for the build (restored on drop), to be taken with
+/// [`SignalGuard::wait`] by the watcher thread.
+struct SignalGuard {
+    set: libc::sigset_t,
+    old: libc::sigset_t,
+}
+
+impl SignalGuard {
+    fn block() -> SignalGuard {
+        // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialize it, and
+        // pthread_sigmask only changes this thread's mask (threads started after
+        // inherit it).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            SignalGuard { set, old }
+        }
+    }
+
+    /// A blocked signal that arrived within `timeout`.
+    fn wait(&self, timeout: std::time::Duration) -> Option<i32> {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `set` is initialized and outlives the call; a null siginfo is allowed.
+        let r = unsafe { libc::sigtimedwait(&self.set, std::ptr::null_mut(), &ts) };
+        (r > 0).then_some(r)
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `block` on this same thread.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        }
+    }
+}
+
 /// What a `from=` (of COPY or a RUN mount) names.
 enum FromSource {
     /// A directory on the host: a `--build-context`.
@@ -415,6 +459,10 @@ struct Builder<'a> {
     stage_images: BTreeMap<usize, String>,
     /// Intermediate images made by this build.
     made: Vec<String>,
+    /// The running step's container, for the signal watcher to stop.
+    current: &'a std::sync::Mutex<Option<String>>,
+    /// The signal that interrupted the build (0: none).
+    interrupted: &'a std::sync::atomic::AtomicI32,
 }
 
 impl LocalEngine {
@@ -444,6 +492,52 @@ impl LocalEngine {
             None => cf.stages.len() - 1,
         };
         let needed = needed_stages(&cf, target);
+        // SIGINT/SIGTERM stop the running step's container; the build then fails and
+        // cleans up as after a failed step.
+        let current = std::sync::Mutex::new(None::<String>);
+        let interrupted = std::sync::atomic::AtomicI32::new(0);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let guard = SignalGuard::block();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let Some(sig) = guard.wait(std::time::Duration::from_millis(200)) else {
+                        continue;
+                    };
+                    interrupted.store(sig, std::sync::atomic::Ordering::SeqCst);
+                    let cid = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let Some(cid) = cid {
+                        let _ = self.container_kill(&cid, libc::SIGKILL);
+                    }
+                }
+            });
+            let r = self.build_inner(
+                opts,
+                out,
+                cf,
+                ignore,
+                target,
+                &needed,
+                &current,
+                &interrupted,
+            );
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            r
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_inner(
+        &self,
+        opts: &BuildOptions,
+        out: &mut dyn Write,
+        cf: Containerfile,
+        ignore: Option<IgnoreMatcher>,
+        target: usize,
+        needed: &[usize],
+        current: &std::sync::Mutex<Option<String>>,
+        interrupted: &std::sync::atomic::AtomicI32,
+    ) -> Result<String> {
         let steps = needed
             .iter()
             .map(|&i| cf.stages[i].instructions.len() + 1)
@@ -458,8 +552,10 @@ impl LocalEngine {
             steps,
             stage_images: BTreeMap::new(),
             made: Vec::new(),
+            current,
+            interrupted,
         };
-        let result = b.run(&needed, target);
+        let result = b.run(needed, target);
         let made = std::mem::take(&mut b.made);
         match result {
             Ok(id) => {
@@ -570,6 +666,17 @@ fn needed_stages(cf: &Containerfile, target: usize) -> Vec<usize> {
 impl Builder<'_> {
     fn file(&self) -> &str {
         &self.opts.containerfile_name
+    }
+
+    /// Fails the build when a signal asked it to stop.
+    fn check_interrupted(&self) -> Result<()> {
+        match self.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => Ok(()),
+            sig => Err(Error::Exec {
+                msg: format!("build interrupted by signal {sig}"),
+                code: 128 + sig,
+            }),
+        }
     }
 
     fn say(&mut self, line: &str) {
@@ -692,6 +799,7 @@ impl Builder<'_> {
         let n = stage.instructions.len();
         for (k, ins) in stage.instructions.iter().enumerate() {
             self.step += 1;
+            self.check_interrupted()?;
             let header = format!("STEP {}/{}: {}", self.step, self.steps, ins.original);
             self.say(&header);
             let last = is_target && k + 1 == n;
@@ -1164,7 +1272,13 @@ impl Builder<'_> {
                 return Err(e);
             }
         };
-        let code = self.attach_run(&cid);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(cid.clone());
+        let code = if self.check_interrupted().is_err() {
+            Ok(-1)
+        } else {
+            self.attach_run(&cid)
+        };
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.release_mounts(mounts);
         let code = match code {
             Ok(c) => c,
@@ -1175,6 +1289,7 @@ impl Builder<'_> {
         };
         if code != 0 {
             let _ = self.engine.container_remove(&cid, true, 0, true);
+            self.check_interrupted()?;
             return Err(Error::Exec {
                 msg: format!(
                     "building at STEP \"{}\": while running runtime: exit status {code}",
