@@ -470,3 +470,63 @@ fn signal_stops_the_running_step() {
         assert_eq!(env.ok(&["images", "-q", "sig"]), "");
     }
 }
+
+#[test]
+fn workdir_onbuild_and_docker_format() {
+    let env = Env::new();
+    env.busybox();
+    let base = context(
+        &env,
+        "onb",
+        &[(
+            "Containerfile",
+            &format!(
+                "FROM {BUSYBOX}\nWORKDIR /made/here\nONBUILD RUN echo triggered > /trig\nONBUILD LABEL from=trigger\nCMD [\"pwd\"]\n"
+            ),
+        )],
+    );
+    env.ok(&["build", "--format", "docker", "-t", "onb", s(&base)]);
+    // The directory is in the image, not only made by the runtime at start.
+    assert_eq!(
+        env.ok(&["run", "--rm", "-w", "/", "onb", "ls", "-d", "/made/here"]),
+        "/made/here\n"
+    );
+    let i = inspect(&env, "onb");
+    assert_eq!(i["Config"]["WorkingDir"], "/made/here");
+    assert!(
+        i["ManifestType"]
+            .as_str()
+            .unwrap_or("")
+            .contains("docker.distribution.manifest.v2"),
+        "{}",
+        i["ManifestType"]
+    );
+    let onbuild = env.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.OnBuild}}",
+        "onb",
+    ]);
+    assert!(onbuild.contains("RUN echo triggered > /trig"), "{onbuild}");
+    // A build FROM it runs the triggers; they are not inherited further.
+    let child = context(
+        &env,
+        "child",
+        &[("Containerfile", "FROM localhost/onb\nRUN cat /trig\n")],
+    );
+    let out = env.ok(&["build", "--format", "docker", "-t", "child", s(&child)]);
+    assert!(out.contains("triggered"), "{out}");
+    assert_eq!(
+        inspect(&env, "child")["Config"]["Labels"]["from"],
+        "trigger"
+    );
+    let onbuild = env.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.OnBuild}}",
+        "child",
+    ]);
+    assert!(!onbuild.contains("triggered"), "{onbuild}");
+}

@@ -152,6 +152,8 @@ struct StageState {
     args: Vec<(String, String)>,
     shell: Vec<String>,
     workdir_created: bool,
+    /// ONBUILD triggers for images built from this one (docker format only).
+    onbuild: Vec<String>,
 }
 
 impl StageState {
@@ -783,6 +785,7 @@ impl Builder<'_> {
             args: Vec::new(),
             shell: vec!["/bin/sh".into(), "-c".into()],
             workdir_created: false,
+            onbuild: Vec::new(),
         })
     }
 
@@ -797,6 +800,22 @@ impl Builder<'_> {
         self.say(&header);
         let mut st = self.base_state(stage, globals)?;
         let n = stage.instructions.len();
+        // The base image's ONBUILD triggers run first (not inherited further).
+        let triggers = match &st.image {
+            Some(id) => onbuild_of_image(self.engine, id)?,
+            None => Vec::new(),
+        };
+        for t in triggers {
+            let parsed = berth_build::parse_named(
+                &format!("FROM scratch\n{t}\n"),
+                &format!("ONBUILD trigger of {}", stage.base),
+            )
+            .map_err(|e| Error::InvalidArg(e.to_string()))?;
+            if let Some(ins) = parsed.stages.first().and_then(|s| s.instructions.first()) {
+                self.say(&format!("--> ONBUILD {t}"));
+                self.step_one(&mut st, ins, globals, is_target && n == 0)?;
+            }
+        }
         for (k, ins) in stage.instructions.iter().enumerate() {
             self.step += 1;
             self.check_interrupted()?;
@@ -863,7 +882,16 @@ impl Builder<'_> {
         } else {
             Vec::new()
         };
-        let id = self.engine.store_step_image(&cfg, &layers, &names)?;
+        let id = if self.opts.format == "docker" {
+            let bytes =
+                crate::commit::docker_image_config(&cfg, "", "", "", st.onbuild.clone(), None)?;
+            let manifest = crate::commit::docker_manifest(&bytes, &layers);
+            let chain: Vec<String> = layers.iter().map(|l| l.chain_id.clone()).collect();
+            self.engine
+                .commit_image(&bytes, Some(manifest), &chain, &layers, &names)?
+        } else {
+            self.engine.store_step_image(&cfg, &layers, &names)?
+        };
         self.engine.db().write(|tx| {
             if !last {
                 tx.execute(
@@ -906,6 +934,7 @@ impl Builder<'_> {
         let mut created_by = format!("/bin/sh -c #(nop) {}", ins.original);
         let mut copy: Option<&Copy> = None;
         let mut run: Option<&berth_build::Run> = None;
+        let mut workdir: Option<String> = None;
         match &ins.kind {
             InstructionKind::Arg(decls) => {
                 for a in decls {
@@ -932,6 +961,7 @@ impl Builder<'_> {
                     args: st.args.clone(),
                     shell: Vec::new(),
                     workdir_created: false,
+                    onbuild: Vec::new(),
                 };
                 let mut parts = Vec::new();
                 for kv in kvs {
@@ -965,8 +995,9 @@ impl Builder<'_> {
                 } else {
                     format!("{}/{w}", cur.trim_end_matches('/'))
                 };
-                cfg.config.working_dir = Some(abs);
+                cfg.config.working_dir = Some(abs.clone());
                 st.workdir_created = false;
+                workdir = Some(abs);
                 text = format!("WORKDIR {w}");
                 created_by = format!("/bin/sh -c #(nop) {text}");
             }
@@ -1051,8 +1082,10 @@ impl Builder<'_> {
                     }
                 });
             }
-            InstructionKind::Onbuild(_) => {
+            InstructionKind::Onbuild(t) => {
                 // Kept in docker-format configs only (as `commit --change ONBUILD`).
+                st.onbuild.push(t.original.clone());
+                text = format!("{text}\n{}", st.onbuild.join("\n"));
             }
             InstructionKind::Run(r) => {
                 run = Some(r);
@@ -1127,6 +1160,7 @@ impl Builder<'_> {
                     .ok_or_else(|| Error::NoSuchImage(id.clone()))?;
                 st.config = ImageConfig::from_slice(&img.config)
                     .map_err(|e| Error::Other(format!("image config of {id}: {e}")))?;
+                st.onbuild = onbuild_of_image(self.engine, &id)?;
                 st.image = Some(id.clone());
                 if last {
                     if let Some(name) = self.opts.tags.first() {
@@ -1141,6 +1175,18 @@ impl Builder<'_> {
         let history_comment = st.image.as_deref().map(|p| format!("FROM {}", short(p)));
         let mut layers = self.engine.layers_of(st.image.as_deref())?;
         let mut empty_layer = true;
+        if let Some(w) = &workdir {
+            // WORKDIR makes its directory when the image lacks it (as Docker does).
+            if let Some(layer) = self.workdir_step(st, w)? {
+                layers.push(StoredLayer {
+                    chain_id: layer.chain_id,
+                    diff_id: layer.diff_id,
+                    parent: layers.last().map(|l| l.chain_id.clone()),
+                    size: layer.size,
+                });
+                empty_layer = false;
+            }
+        }
         if run.is_some() || prepared.is_some() {
             let layer = match (run, prepared) {
                 (Some(r), _) => self.run_step(st, ins, r)?,
@@ -1473,6 +1519,44 @@ impl Builder<'_> {
             let _ = self.engine.image_unmount(&id, false);
         }
         result
+    }
+
+    /// A layer holding `dir` (and its missing parents), or None when the image has it.
+    fn workdir_step(
+        &mut self,
+        st: &StageState,
+        dir: &str,
+    ) -> Result<Option<berth_storage::LayerInfo>> {
+        if st.image.is_none() {
+            return Ok(None);
+        }
+        let cid = self.step_container(
+            st,
+            StepSpec {
+                command: vec!["/".into()],
+                user: Some("0:0".into()),
+                ..StepSpec::default()
+            },
+        )?;
+        let exists = self.engine.container_copy_stat(&cid, dir);
+        let _ = self.engine.container_remove(&cid, true, 0, true);
+        if exists?.is_some() {
+            return Ok(None);
+        }
+        let empty = tar::Builder::new(Vec::new())
+            .into_inner()
+            .ctx(|| "building the copy archive".into())?;
+        let p = PreparedCopy {
+            data: empty,
+            checksum: String::new(),
+            is_dir: true,
+            single_name: String::new(),
+            into_dir: true,
+            dest: format!("{}/", dir.trim_end_matches('/')),
+            dest_display: dir.to_string(),
+            chown: None,
+        };
+        self.copy_step(st, p).map(Some)
     }
 
     fn copy_step(&mut self, st: &StageState, p: PreparedCopy) -> Result<berth_storage::LayerInfo> {
@@ -1877,6 +1961,23 @@ pub fn unpack_context(data: &[u8], dir: &Path) -> Result<bool> {
         .unpack(dir)
         .ctx(|| "extracting the build context from standard input".into())?;
     Ok(true)
+}
+
+/// The ONBUILD triggers in an image's (docker-format) config.
+fn onbuild_of_image(engine: &LocalEngine, id: &str) -> Result<Vec<String>> {
+    let img = engine
+        .db()
+        .image(id)?
+        .ok_or_else(|| Error::NoSuchImage(id.to_string()))?;
+    let v: serde_json::Value = serde_json::from_slice(&img.config).unwrap_or_default();
+    Ok(v["config"]["OnBuild"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// The tar name of a single file source until its destination name is known.
