@@ -530,3 +530,66 @@ fn workdir_onbuild_and_docker_format() {
     ]);
     assert!(!onbuild.contains("triggered"), "{onbuild}");
 }
+
+/// Flags that shape the final image, one build each: (flags, check on `image inspect`).
+#[test]
+fn final_image_flags() {
+    let env = Env::new();
+    env.busybox();
+    let args_file = env.dir.join("args");
+    std::fs::write(&args_file, "# comment\nFROMFILE=filed\n").unwrap();
+    let cf = format!(
+        "FROM {BUSYBOX}\nARG FROMFILE\nRUN echo one > /one\nRUN echo two > /two && rm /one\nRUN echo \"$FROMFILE $E1\" > /args\n"
+    );
+    let ctx = context(&env, "flags", &[("Containerfile", &cf)]);
+    let af = args_file.to_str().unwrap().to_string();
+    type Check = fn(&Env, &Value);
+    let cases: Vec<(Vec<&str>, Check)> = vec![
+        (
+            vec!["--build-arg-file", &af, "--env", "E1=env1"],
+            |env, i| {
+                let e = i["Config"]["Env"].to_string();
+                assert!(e.contains("E1=env1"), "{e}");
+                assert_eq!(
+                    env.ok(&["run", "--rm", "flagged", "cat", "/args"]),
+                    "filed env1\n"
+                );
+            },
+        ),
+        (vec!["--annotation", "org.example.a=b"], |_, i| {
+            assert_eq!(i["Annotations"]["org.example.a"], "b", "{i}");
+        }),
+        (vec!["--timestamp", "1700000000"], |_, i| {
+            assert_eq!(i["Created"], "2023-11-14T22:13:20Z", "{i}");
+            for h in i["History"].as_array().unwrap() {
+                assert_eq!(h["created"], "2023-11-14T22:13:20Z", "{h}");
+            }
+        }),
+        (vec!["--squash"], |env, i| {
+            assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 2, "{i}");
+            let ls = env.run(&["run", "--rm", "flagged", "ls", "/one", "/two"]);
+            assert!(
+                ls.stdout.contains("/two") && !ls.stdout.contains("/one"),
+                "{}",
+                ls.stdout
+            );
+        }),
+        (vec!["--squash-all"], |env, i| {
+            assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 1, "{i}");
+            assert_eq!(env.ok(&["run", "--rm", "flagged", "cat", "/two"]), "two\n");
+        }),
+    ];
+    for (flags, check) in cases {
+        let mut args = vec!["build", "-q", "-t", "flagged"];
+        args.extend(flags.iter().copied());
+        args.push(s(&ctx));
+        let id = env.ok(&args);
+        let i = inspect(&env, "flagged");
+        assert_eq!(i["Id"], id.trim(), "{flags:?}");
+        check(&env, &i);
+    }
+    // A timestamped build is reproducible.
+    let a = env.ok(&["build", "-q", "--timestamp", "0", s(&ctx)]);
+    let b = env.ok(&["build", "-q", "--timestamp", "0", s(&ctx)]);
+    assert_eq!(a, b);
+}

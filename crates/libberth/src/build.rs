@@ -154,6 +154,8 @@ struct StageState {
     workdir_created: bool,
     /// ONBUILD triggers for images built from this one (docker format only).
     onbuild: Vec<String>,
+    /// How many layers the stage's base image has (`--squash` keeps those).
+    base_layers: usize,
 }
 
 impl StageState {
@@ -779,7 +781,13 @@ impl Builder<'_> {
                 ..ImageConfig::default()
             },
         };
+        let base_layers = config.rootfs.diff_ids.len();
+        let mut config = config;
+        for (k, v) in &self.opts.env {
+            set_env(&mut config, k, v);
+        }
         Ok(StageState {
+            base_layers,
             image,
             config,
             args: Vec::new(),
@@ -851,32 +859,37 @@ impl Builder<'_> {
     }
 
     /// Stores the step's image (named when it is the last), records it, prints its ID.
+    /// The final image needs more than its last step: squashed layers, fixed times or
+    /// manifest annotations.
+    fn needs_post(&self) -> bool {
+        self.opts.squash
+            || self.opts.squash_all
+            || self.opts.timestamp.is_some()
+            || !self.opts.annotations.is_empty()
+    }
+
     fn finish(
         &mut self,
         st: &mut StageState,
         mut cfg: ImageConfig,
         layers: Vec<StoredLayer>,
         key: &str,
-        last: bool,
+        is_last: bool,
     ) -> Result<String> {
         cfg.created = Some(Utc::now());
         cfg.rootfs = RootFs {
             fs_type: "layers".into(),
             diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
         };
-        if last {
+        if is_last {
             self.add_labels(&mut cfg);
-            let names = if last {
-                self.opts.tags.clone()
-            } else {
-                Vec::new()
-            };
-            if let Some(name) = names.first() {
-                self.say(&format!("COMMIT {name}"));
-            } else {
-                self.say("COMMIT");
+            match self.opts.tags.first() {
+                Some(name) => self.say(&format!("COMMIT {name}")),
+                None => self.say("COMMIT"),
             }
         }
+        // With post-processing, the last step's image is an intermediate one too.
+        let last = is_last && !self.needs_post();
         let names = if last {
             self.opts.tags.clone()
         } else {
@@ -910,9 +923,14 @@ impl Builder<'_> {
         if !last {
             self.made.push(id.clone());
         }
-        self.say(&format!("--> {}", short(&id)));
         st.image = Some(id.clone());
         st.config = cfg;
+        let id = if is_last && !last {
+            self.post_process(&id, st)?
+        } else {
+            id
+        };
+        self.say(&format!("--> {}", short(&id)));
         Ok(id)
     }
 
@@ -962,6 +980,7 @@ impl Builder<'_> {
                     shell: Vec::new(),
                     workdir_created: false,
                     onbuild: Vec::new(),
+                    base_layers: 0,
                 };
                 let mut parts = Vec::new();
                 for kv in kvs {
@@ -1166,7 +1185,12 @@ impl Builder<'_> {
                     if let Some(name) = self.opts.tags.first() {
                         self.say(&format!("COMMIT {name}"));
                     }
-                    self.engine.tag(&id, &self.opts.tags)?;
+                    let id = if self.needs_post() {
+                        self.post_process(&id, st)?
+                    } else {
+                        self.engine.tag(&id, &self.opts.tags)?;
+                        id
+                    };
                     self.say(&format!("--> {}", short(&id)));
                 }
                 return Ok(());
@@ -1519,6 +1543,184 @@ impl Builder<'_> {
             let _ = self.engine.image_unmount(&id, false);
         }
         result
+    }
+
+    /// The final image from the last step's: `--squash`/`--squash-all` layers,
+    /// `--timestamp` times, `--annotation`s; named with the tags.
+    fn post_process(&mut self, id: &str, st: &mut StageState) -> Result<String> {
+        let img = self
+            .engine
+            .db()
+            .image(id)?
+            .ok_or_else(|| Error::NoSuchImage(id.to_string()))?;
+        let mut cfg = ImageConfig::from_slice(&img.config)
+            .map_err(|e| Error::Other(format!("image config of {id}: {e}")))?;
+        let mut layers = self.engine.layers_of(Some(id))?;
+        let keep = if self.opts.squash_all {
+            0
+        } else if self.opts.squash {
+            st.base_layers.min(layers.len())
+        } else {
+            layers.len()
+        };
+        if layers.len() - keep > 1 {
+            let merged = self.merge_layers(&layers[keep..], layers[..keep].last())?;
+            layers.truncate(keep);
+            layers.push(StoredLayer {
+                parent: layers.last().map(|l| l.chain_id.clone()),
+                chain_id: merged.chain_id,
+                diff_id: merged.diff_id,
+                size: merged.size,
+            });
+            // One history entry per layer still: the squashed ones become empty.
+            let mut seen = 0;
+            let last_layered = cfg.history.iter().rposition(|h| !h.empty_layer);
+            for (n, h) in cfg.history.iter_mut().enumerate() {
+                if !h.empty_layer {
+                    seen += 1;
+                    if seen > keep && Some(n) != last_layered {
+                        h.empty_layer = true;
+                    }
+                }
+            }
+        }
+        cfg.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
+        if !self.opts.annotations.is_empty() {
+            // The image ID is the config's digest: a new manifest needs a new config.
+            cfg.created = Some(Utc::now());
+        }
+        if let Some(ts) = self.opts.timestamp {
+            let t = chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default();
+            cfg.created = Some(t);
+            for h in &mut cfg.history {
+                h.created = Some(t);
+            }
+        }
+        let chain: Vec<String> = layers.iter().map(|l| l.chain_id.clone()).collect();
+        let names = self.opts.tags.clone();
+        let final_id = if self.opts.format == "docker" {
+            let bytes =
+                crate::commit::docker_image_config(&cfg, "", "", "", st.onbuild.clone(), None)?;
+            let manifest = crate::commit::docker_manifest(&bytes, &layers);
+            self.engine
+                .commit_image(&bytes, Some(manifest), &chain, &layers, &names)?
+        } else {
+            let bytes = cfg.to_json_bytes()?;
+            let manifest = (!self.opts.annotations.is_empty()).then(|| {
+                serde_json::to_vec(&serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
+                        "size": bytes.len(),
+                    },
+                    "layers": layers.iter().map(|l| serde_json::json!({
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": l.diff_id, "size": l.size,
+                    })).collect::<Vec<_>>(),
+                    "annotations": self.opts.annotations.iter().cloned().collect::<BTreeMap<_, _>>(),
+                }))
+                .unwrap_or_default()
+            });
+            self.engine
+                .commit_image(&bytes, manifest, &chain, &layers, &names)?
+        };
+        st.image = Some(final_id.clone());
+        st.config = cfg;
+        Ok(final_id)
+    }
+
+    /// One layer with the changes of `layers` (bottom to top), on top of `parent`.
+    fn merge_layers(
+        &self,
+        layers: &[StoredLayer],
+        parent: Option<&StoredLayer>,
+    ) -> Result<berth_storage::LayerInfo> {
+        use std::io::Read;
+        struct Entry {
+            header: tar::Header,
+            link: Option<PathBuf>,
+            data: Vec<u8>,
+        }
+        let mut tree: BTreeMap<PathBuf, Entry> = BTreeMap::new();
+        let under = |tree: &mut BTreeMap<PathBuf, Entry>, dir: &Path| {
+            tree.retain(|k, _| !(k.starts_with(dir) && k != dir));
+        };
+        for l in layers {
+            let stream = self.engine.store.layer_tar(&l.chain_id)?;
+            let mut a = tar::Archive::new(stream);
+            for e in a
+                .entries()
+                .ctx(|| format!("reading layer {}", l.chain_id))?
+            {
+                let mut e = e.ctx(|| format!("reading layer {}", l.chain_id))?;
+                let raw = e.path().ctx(|| "reading a layer".into())?.into_owned();
+                let Some(path) = inside(&raw.to_string_lossy()) else {
+                    continue;
+                };
+                if path.as_os_str().is_empty() {
+                    continue;
+                }
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                if name == ".wh..wh..opq" {
+                    under(&mut tree, &dir);
+                } else if let Some(gone) = name.strip_prefix(".wh.") {
+                    let target = dir.join(gone);
+                    tree.remove(&target);
+                    under(&mut tree, &target);
+                } else {
+                    tree.remove(&dir.join(format!(".wh.{name}")));
+                    if e.header().entry_type() != tar::EntryType::Directory {
+                        under(&mut tree, &path);
+                    }
+                }
+                let link = e
+                    .link_name()
+                    .ctx(|| "reading a layer".into())?
+                    .map(|p| p.into_owned());
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).ctx(|| "reading a layer".into())?;
+                tree.insert(
+                    path,
+                    Entry {
+                        header: e.header().clone(),
+                        link,
+                        data,
+                    },
+                );
+            }
+        }
+        let tmp = self.temp_path("squash")?;
+        let file = std::fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        let r = (|| -> Result<berth_storage::LayerInfo> {
+            let mut b = tar::Builder::new(std::io::BufWriter::new(file));
+            for (path, mut e) in tree {
+                match (e.header.entry_type(), &e.link) {
+                    (tar::EntryType::Symlink | tar::EntryType::Link, Some(t)) => {
+                        b.append_link(&mut e.header, &path, t)
+                    }
+                    _ => b.append_data(&mut e.header, &path, e.data.as_slice()),
+                }
+                .ctx(|| format!("squashing {}", path.display()))?;
+            }
+            b.into_inner()
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .ctx(|| "writing the squashed layer".into())?;
+            let f = std::fs::File::open(&tmp).ctx(|| format!("opening {}", tmp.display()))?;
+            let _storage = self.engine.storage_lock_shared()?;
+            Ok(self.engine.store.apply_layer(
+                parent.map(|p| p.chain_id.as_str()),
+                std::io::BufReader::new(f),
+                None,
+            )?)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        r
     }
 
     /// A layer holding `dir` (and its missing parents), or None when the image has it.

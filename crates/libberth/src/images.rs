@@ -453,7 +453,12 @@ impl LocalEngine {
             },
             "RootFS": {"Type": "layers", "Layers": config["rootfs"]["diff_ids"]},
             "Labels": config["config"]["Labels"],
-            "Annotations": {},
+            "Annotations": i
+                .manifest
+                .as_deref()
+                .and_then(|m| serde_json::from_slice::<Value>(m).ok())
+                .and_then(|m| m.get("annotations").cloned())
+                .unwrap_or_else(|| json!({})),
             "ManifestType": mtype,
             "User": config["config"]["User"].as_str().unwrap_or(""),
             "History": config["history"],
