@@ -593,3 +593,76 @@ fn final_image_flags() {
     let b = env.ok(&["build", "-q", "--timestamp", "0", s(&ctx)]);
     assert_eq!(a, b);
 }
+
+#[test]
+fn pull_policies_stdin_tar_context_and_hosts() {
+    let env = Env::new();
+    env.busybox();
+    let ctx = context(
+        &env,
+        "pp",
+        &[(
+            "Containerfile",
+            &format!("FROM {BUSYBOX}\nRUN cat /etc/hosts > /hosts-seen\n"),
+        )],
+    );
+    // The test image exists only locally: `always` must pull and fails, `newer` keeps it.
+    let cases: &[(&str, i32)] = &[
+        ("--pull=missing", 0),
+        ("--pull=never", 0),
+        ("--pull=newer", 0),
+        ("--pull=always", 125),
+    ];
+    for (flag, code) in cases {
+        let r = env.run(&["build", "-q", flag, s(&ctx)]);
+        assert_eq!(r.code, *code, "{flag}: {}{}", r.stdout, r.stderr);
+    }
+    let gone = context(
+        &env,
+        "pp2",
+        &[("Containerfile", "FROM localhost/not/here\n")],
+    );
+    let err = env.fails(125, &["build", "--pull=never", s(&gone)]);
+    assert!(err.contains("Containerfile:1"), "{err}");
+
+    env.ok(&[
+        "build",
+        "--no-cache",
+        "--add-host",
+        "buildhost:10.1.2.3",
+        "-t",
+        "hosts",
+        s(&ctx),
+    ]);
+    let seen = env.ok(&["run", "--rm", "hosts", "cat", "/hosts-seen"]);
+    assert!(
+        seen.contains("10.1.2.3") && seen.contains("buildhost"),
+        "{seen}"
+    );
+
+    // `build -` with a tar of the context on stdin.
+    let tarball = env.dir.join("ctx.tar");
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!("FROM {BUSYBOX}\nCOPY Containerfile /cf\n"),
+    )
+    .unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&ctx)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut c = env.cmd();
+    c.args(["build", "-q", "-t", "tarctx", "-"]);
+    c.stdin(std::fs::File::open(&tarball).unwrap());
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        env.ok(&["run", "--rm", "tarctx", "head", "-1", "/cf"]),
+        format!("FROM {BUSYBOX}\n")
+    );
+}

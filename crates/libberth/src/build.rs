@@ -743,7 +743,21 @@ impl Builder<'_> {
             Some(self.stage_images[&i].clone())
         } else {
             let e = self.engine;
-            if !e.image_exists(&base)? {
+            let exists = e.image_exists(&base)?;
+            if matches!(self.opts.pull.as_str(), "always" | "newer" | "true") {
+                // `always` fails when the pull does; `newer` keeps a local image then.
+                let pulled = crate::engine::Engine::image_pull(
+                    e,
+                    &base,
+                    &crate::pull::PullOptions::default(),
+                    &mut |_| {},
+                );
+                if let Err(err) = pulled {
+                    if self.opts.pull != "newer" || !exists {
+                        return Err(line_err(self.file(), stage.line, err));
+                    }
+                }
+            } else if !exists {
                 if self.opts.pull == "never" {
                     return Err(Error::InvalidArg(format!(
                         "{}:{}: {base}: image not known",
