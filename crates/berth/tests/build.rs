@@ -666,3 +666,82 @@ fn pull_policies_stdin_tar_context_and_hosts() {
         format!("FROM {BUSYBOX}\n")
     );
 }
+
+/// Serves `body` over HTTP on 127.0.0.1 for `n` requests; returns the port.
+fn serve(body: &'static [u8], n: usize) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for s in l.incoming().take(n) {
+            let Ok(mut s) = s else { continue };
+            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(body);
+        }
+    });
+    port
+}
+
+#[test]
+fn add_url_with_checksum() {
+    let env = Env::new();
+    env.busybox();
+    const BODY: &[u8] = b"downloaded\n";
+    let sum = "sha256:0d1d50b2c5a4d8a7e4b1f9c3a1ef0c4bd3d2f4a8e9a27b1f6f1ae8d7b0c2d6e9";
+    let port = serve(BODY, 3);
+    let good = {
+        use sha2::Digest;
+        format!("sha256:{:x}", sha2::Sha256::digest(BODY))
+    };
+    let cases: &[(String, i32)] = &[
+        (
+            format!("ADD --checksum={good} http://127.0.0.1:{port}/files/data.txt /dl/\n"),
+            0,
+        ),
+        (
+            format!("ADD http://127.0.0.1:{port}/files/data.txt /named\n"),
+            0,
+        ),
+        (
+            format!("ADD --checksum={sum} http://127.0.0.1:{port}/files/data.txt /bad\n"),
+            125,
+        ),
+    ];
+    for (i, (line, code)) in cases.iter().enumerate() {
+        let ctx = context(
+            &env,
+            &format!("url{i}"),
+            &[("Containerfile", &format!("FROM {BUSYBOX}\n{line}"))],
+        );
+        let r = env.run(&["build", "-t", &format!("url{i}"), s(&ctx)]);
+        assert_eq!(r.code, *code, "{line}: {}{}", r.stdout, r.stderr);
+        if *code != 0 {
+            assert!(r.stderr.contains("checksum"), "{}", r.stderr);
+            assert!(r.stderr.contains("Containerfile:2"), "{}", r.stderr);
+        }
+    }
+    assert_eq!(
+        env.ok(&[
+            "run",
+            "--rm",
+            "url0",
+            "sh",
+            "-c",
+            "cat /dl/data.txt; stat -c %a /dl/data.txt"
+        ]),
+        "downloaded\n600\n"
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "url1", "cat", "/named"]),
+        "downloaded\n"
+    );
+}

@@ -329,12 +329,12 @@ impl CopyTar {
             .ctx(|| format!("adding {}", name.display()))
     }
 
-    fn data(&mut self, name: &Path, data: &[u8]) -> Result<()> {
+    fn data(&mut self, name: &Path, data: &[u8], mode: u32) -> Result<()> {
         let mut h = tar::Header::new_gnu();
         h.set_uid(0);
         h.set_gid(0);
         h.set_entry_type(tar::EntryType::Regular);
-        let mode = self.mode.unwrap_or(0o644);
+        let mode = self.mode.unwrap_or(mode);
         h.set_mode(mode);
         h.set_size(data.len() as u64);
         h.set_mtime(0);
@@ -1476,8 +1476,34 @@ impl Builder<'_> {
                 match s {
                     CopySource::Path(p) => {
                         let p = exp(p)?;
-                        if p.starts_with("http://") || p.starts_with("https://") {
-                            return Err(line_err(&file, line, "ADD of a URL is not supported yet"));
+                        if (p.starts_with("http://") || p.starts_with("https://"))
+                            && matches!(ins.kind, InstructionKind::Add(_))
+                        {
+                            let (data, _) = berth_registry::fetch_url(&p)
+                                .map_err(|e| line_err(&file, line, e))?;
+                            if let Some(want) = &c.checksum {
+                                let want = exp(want)?;
+                                let got = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
+                                if want != got {
+                                    return Err(line_err(
+                                        &file,
+                                        line,
+                                        format!("ADD {p}: checksum mismatch: expected {want}, got {got}"),
+                                    ));
+                                }
+                            }
+                            let name = p
+                                .split(['?', '#'])
+                                .next()
+                                .unwrap_or_default()
+                                .rsplit('/')
+                                .next()
+                                .filter(|n| !n.is_empty())
+                                .unwrap_or("download")
+                                .to_string();
+                            // Docker: a downloaded file is mode 0600.
+                            heredocs.push((name, data, 0o600));
+                            continue;
                         }
                         let found = root.matches(&p).map_err(|m| {
                             line_err(&file, line, format!("{}: {m}", ins.keyword()))
@@ -1498,7 +1524,7 @@ impl Builder<'_> {
                         } else {
                             h.content.clone()
                         };
-                        heredocs.push((h.name.clone(), body));
+                        heredocs.push((h.name.clone(), body.into_bytes(), 0o644));
                     }
                 }
             }
@@ -1524,13 +1550,13 @@ impl Builder<'_> {
                     root.add(&mut tar, rel, &name)?;
                 }
             }
-            for (name, body) in &heredocs {
+            for (name, body, mode) in &heredocs {
                 let n = if into_dir {
                     PathBuf::from(name)
                 } else {
                     PathBuf::from(SINGLE)
                 };
-                tar.data(&n, body.as_bytes())?;
+                tar.data(&n, body, *mode)?;
             }
             let checksum = hex::encode(tar.hash.clone().finalize());
             let data = tar
@@ -1545,7 +1571,7 @@ impl Builder<'_> {
                     .first()
                     .and_then(|(r, _)| r.file_name())
                     .map(|n| n.to_string_lossy().into_owned())
-                    .or_else(|| heredocs.first().map(|(n, _)| n.clone()))
+                    .or_else(|| heredocs.first().map(|(n, _, _)| n.clone()))
                     .unwrap_or_default(),
                 into_dir,
                 dest: dest_abs.clone(),
