@@ -192,17 +192,11 @@ fn host_arch() -> &'static str {
     }
 }
 
+/// Sets `key` as buildah does: a variable set again moves to the end.
 fn set_env(config: &mut ImageConfig, key: &str, value: &str) {
     let env = config.config.env.get_or_insert_with(Vec::new);
-    let entry = format!("{key}={value}");
-    if let Some(e) = env
-        .iter_mut()
-        .find(|e| e.split_once('=').map(|(k, _)| k) == Some(key))
-    {
-        *e = entry;
-    } else {
-        env.push(entry);
-    }
+    env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(key));
+    env.push(format!("{key}={value}"));
 }
 
 fn form_vec(form: &CommandForm, shell: &[String]) -> Vec<String> {
@@ -672,6 +666,20 @@ impl Builder<'_> {
         &self.opts.containerfile_name
     }
 
+    /// A warning on stderr, as Podman logs it.
+    fn warn(&self, msg: &str) {
+        eprintln!(
+            "time=\"{}\" level=warning msg=\"{msg}\"",
+            Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+        );
+    }
+
+    /// The shell for shell-form CMD/ENTRYPOINT: always `/bin/sh -c`, as Podman 4.3
+    /// (imagebuilder) writes them whatever SHELL says.
+    fn config_shell(&self, _st: &StageState) -> Vec<String> {
+        vec!["/bin/sh".into(), "-c".into()]
+    }
+
     /// Fails the build when a signal asked it to stop.
     fn check_interrupted(&self) -> Result<()> {
         match self.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
@@ -1071,16 +1079,28 @@ impl Builder<'_> {
                 cfg.config.stop_signal = Some(exp(st, s)?);
             }
             InstructionKind::Cmd(f) => {
-                cfg.config.cmd = Some(form_vec(f, &st.shell));
+                cfg.config.cmd = Some(form_vec(f, &self.config_shell(st)));
             }
             InstructionKind::Entrypoint(f) => {
-                cfg.config.entrypoint = Some(form_vec(f, &st.shell));
+                cfg.config.entrypoint = Some(form_vec(f, &self.config_shell(st)));
             }
             InstructionKind::Shell(s) => {
+                if self.opts.format != "docker" {
+                    self.warn(&format!(
+                        "SHELL is not supported for OCI image format, [{}] will be ignored. Must use `docker` format",
+                        s.join(" ")
+                    ));
+                }
                 st.shell = s.clone();
             }
             InstructionKind::Maintainer(m) => {
                 cfg.author = Some(m.clone());
+            }
+            InstructionKind::Healthcheck(_) if self.opts.format != "docker" => {
+                // OCI image configs have no health check (Podman drops it too).
+                self.warn(
+                    "HEALTHCHECK is not supported for OCI image format and will be ignored. Must use `docker` format",
+                );
             }
             InstructionKind::Healthcheck(h) => {
                 cfg.config.healthcheck = Some(match h {
