@@ -388,6 +388,21 @@ fn run_mounts_cache_bind_secret_tmpfs() {
     );
     let r = env.run(&["run", "--rm", "mnt", "cat", "/run/secrets/tok"]);
     assert_ne!(r.stdout, "s3cret");
+    // Mount points made for the steps are not left in the image (as with Podman).
+    let left = env.run(&[
+        "run",
+        "--rm",
+        "mnt",
+        "ls",
+        "-d",
+        "/cache",
+        "/ctx",
+        "/one.txt",
+        "/st",
+        "/scratchpad",
+        "/s",
+    ]);
+    assert_eq!(left.stdout, "", "{}", left.stdout);
     // The cache mount persists between builds.
     let mut again = args.to_vec();
     again.insert(1, "--no-cache");

@@ -141,6 +141,8 @@ struct RunMounts {
     temp: Vec<PathBuf>,
     /// Locks of `sharing=locked` cache mounts.
     locks: Vec<crate::lock::Lock>,
+    /// Where the mounts go in the container.
+    targets: Vec<String>,
 }
 
 /// A stage as it is being built.
@@ -1376,6 +1378,27 @@ impl Builder<'_> {
                 return Err(e);
             }
         };
+        // Mount points the runtime makes for the step are not part of its layer: the
+        // outermost directory (or file) each one added is removed before the commit.
+        let mut made_points = Vec::new();
+        if !mounts.targets.is_empty() {
+            // The image's own files (a stat through the container would see the mounts).
+            let rootfs = self.engine.store.mount_container(&cid)?;
+            for t in &mounts.targets {
+                let Some(mut p) = inside(t) else { continue };
+                let mut top = None;
+                while !p.as_os_str().is_empty()
+                    && std::fs::symlink_metadata(rootfs.join(&p)).is_err()
+                {
+                    top = Some(p.clone());
+                    p.pop();
+                }
+                made_points.extend(top);
+            }
+            if self.engine.store.driver() == berth_storage::Driver::Overlay {
+                let _ = self.engine.store.unmount_container(&cid);
+            }
+        }
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(cid.clone());
         let code = if self.check_interrupted().is_err() {
             Ok(-1)
@@ -1401,6 +1424,11 @@ impl Builder<'_> {
                 ),
                 code,
             });
+        }
+        let upper = self.engine.store.container_upper_dir(&cid);
+        for m in &made_points {
+            let p = upper.join(m);
+            let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
         }
         self.commit_and_remove(&cid)
     }
@@ -2141,6 +2169,12 @@ impl Builder<'_> {
             self.release_mounts(out);
             return Err(e);
         }
+        out.targets = out
+            .mounts
+            .iter()
+            .filter_map(|m| m.split(',').find_map(|f| f.strip_prefix("dst=")))
+            .map(str::to_string)
+            .collect();
         Ok(out)
     }
 
