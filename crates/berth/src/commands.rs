@@ -1382,6 +1382,7 @@ fn build(e: &dyn Engine, mut a: BuildArgs) -> Result<i32> {
         timestamp: a.timestamp,
         squash: a.squash,
         squash_all: a.squash_all,
+        handle_signals: true,
     };
     let id = if a.quiet {
         e.image_build(&opts, &mut std::io::sink())?

@@ -62,6 +62,9 @@ pub struct BuildOptions {
     /// `--squash`: the new layers as one; `--squash-all`: every layer as one.
     pub squash: bool,
     pub squash_all: bool,
+    /// SIGINT/SIGTERM to this process stop the build (the CLI; not a server thread,
+    /// whose process signals are not the build's).
+    pub handle_signals: bool,
 }
 
 /// The container of a RUN or COPY step.
@@ -497,6 +500,18 @@ impl LocalEngine {
         let current = std::sync::Mutex::new(None::<String>);
         let interrupted = std::sync::atomic::AtomicI32::new(0);
         let done = std::sync::atomic::AtomicBool::new(false);
+        if !opts.handle_signals {
+            return self.build_inner(
+                opts,
+                out,
+                cf,
+                ignore,
+                target,
+                &needed,
+                &current,
+                &interrupted,
+            );
+        }
         let guard = SignalGuard::block();
         std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -1139,6 +1154,12 @@ impl Builder<'_> {
             }
             InstructionKind::Onbuild(t) => {
                 // Kept in docker-format configs only (as `commit --change ONBUILD`).
+                if self.opts.format != "docker" {
+                    self.warn(&format!(
+                        "ONBUILD is not supported for OCI image format, {} will be ignored. Must use `docker` format",
+                        t.original
+                    ));
+                }
                 st.onbuild.push(t.original.clone());
                 text = format!("{text}\n{}", st.onbuild.join("\n"));
             }
