@@ -340,7 +340,7 @@ fn run_mounts_cache_bind_secret_tmpfs() {
     let extra = context(&env, "extra", &[("from-extra", "E\n")]);
     let cf = format!(
         "FROM {BUSYBOX} AS first\n\
-         RUN echo staged > /staged\n\
+         RUN echo staged > /staged && mkdir /sd && echo seed > /sd/f\n\
          FROM {BUSYBOX}\n\
          RUN --mount=type=cache,target=/cache,id=c1 echo x >> /cache/log && wc -l < /cache/log > /count\n\
          RUN --mount=type=bind,target=/ctx cat /ctx/in.txt > /from-ctx\n\
@@ -350,6 +350,9 @@ fn run_mounts_cache_bind_secret_tmpfs() {
          RUN --mount=type=secret,id=tok,env=TOK,target=/s/t echo \"$TOK\" > /seen-env\n\
          RUN --mount=type=tmpfs,target=/scratchpad grep -q '/scratchpad tmpfs' /proc/mounts && echo tmpfs > /tmpfs\n\
          RUN --network=none ls /sys/class/net > /nets\n\
+         RUN --mount=type=cache,id=seeded,target=/seed,from=first,source=/sd cat /seed/f > /seeded\n\
+         RUN --mount=type=cache,id=c1,target=/c,sharing=private cat /c/log > /private\n\
+         RUN --mount=type=cache,id=c1,target=/c,sharing=locked cat /c/log > /locked\n\
          COPY --from=extra from-extra /\n"
     );
     let ctx = context(
@@ -381,6 +384,9 @@ fn run_mounts_cache_bind_secret_tmpfs() {
     assert_eq!(show("/tmpfs"), "tmpfs\n");
     assert_eq!(show("/nets"), "lo\n");
     assert_eq!(show("/from-extra"), "E\n");
+    assert_eq!(show("/seeded"), "seed\n");
+    assert_eq!(show("/private"), "x\n");
+    assert_eq!(show("/locked"), "x\n");
     // rw bind writes do not reach the context; the secret is not in the image.
     assert_eq!(
         std::fs::read_to_string(ctx.join("in.txt")).unwrap(),

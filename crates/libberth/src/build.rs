@@ -144,6 +144,8 @@ struct RunMounts {
     temp: Vec<PathBuf>,
     /// Locks of `sharing=locked` cache mounts.
     locks: Vec<crate::lock::Lock>,
+    /// Lock files held by `sharing=private` cache mounts.
+    files: Vec<std::fs::File>,
     /// Where the mounts go in the container.
     targets: Vec<String>,
 }
@@ -2050,15 +2052,74 @@ impl Builder<'_> {
                     MountType::Ssh => {}
                     MountType::Cache => {
                         let id = m.id.clone().unwrap_or_else(|| m.target.clone());
-                        let dir = self
-                            .engine
-                            .cfg
-                            .root
-                            .join("build-cache")
-                            .join(hex::encode(Sha256::digest(id.as_bytes())));
+                        let caches = self.engine.cfg.root.join("build-cache");
+                        let key = hex::encode(Sha256::digest(id.as_bytes()));
+                        let mut dir = caches.join(&key);
+                        let lock_name = format!("{key}.locked");
+                        match m.sharing {
+                            CacheSharing::Locked => {
+                                std::fs::create_dir_all(&caches)
+                                    .ctx(|| format!("creating {}", caches.display()))?;
+                                out.locks
+                                    .push(crate::lock::Lock::acquire(&caches, &lock_name)?);
+                            }
+                            CacheSharing::Private => {
+                                // In use by another build: this one gets a fresh cache.
+                                std::fs::create_dir_all(&caches)
+                                    .ctx(|| format!("creating {}", caches.display()))?;
+                                let path = caches.join(format!("{lock_name}.lock"));
+                                let f = std::fs::File::options()
+                                    .create(true)
+                                    .truncate(false)
+                                    .write(true)
+                                    .open(&path)
+                                    .ctx(|| format!("opening lock {}", path.display()))?;
+                                if f.try_lock().is_ok() {
+                                    out.files.push(f);
+                                } else {
+                                    dir = self.temp_path("cache")?;
+                                    out.temp.push(dir.clone());
+                                }
+                            }
+                            CacheSharing::Shared => {}
+                        }
                         if !dir.exists() {
                             std::fs::create_dir_all(&dir)
                                 .ctx(|| format!("creating cache {}", dir.display()))?;
+                            // `from=`: a new cache starts as a copy of that directory.
+                            if let Some(f) = &m.from {
+                                let root = match self.resolve_from(
+                                    f,
+                                    line,
+                                    &format!("--mount from={f}"),
+                                )? {
+                                    FromSource::Dir(d) => d,
+                                    FromSource::Image(id) => {
+                                        let (mid, path) = self.engine.image_mount(&id)?;
+                                        out.images.push(mid);
+                                        path
+                                    }
+                                };
+                                let seed = root.join(
+                                    inside(m.source.as_deref().unwrap_or(".")).unwrap_or_default(),
+                                );
+                                let status = std::process::Command::new("cp")
+                                    .arg("-a")
+                                    .arg(format!("{}/.", seed.display()))
+                                    .arg(&dir)
+                                    .status()
+                                    .ctx(|| format!("copying {}", seed.display()))?;
+                                if !status.success() {
+                                    return Err(line_err(
+                                        &file,
+                                        line,
+                                        format!(
+                                            "--mount from={f}: copying {} failed",
+                                            seed.display()
+                                        ),
+                                    ));
+                                }
+                            }
                             use std::os::unix::fs::PermissionsExt;
                             let mode = m.mode.unwrap_or(0o755);
                             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
@@ -2068,18 +2129,10 @@ impl Builder<'_> {
                                     .ctx(|| format!("creating cache {}", dir.display()))?;
                             }
                         }
-                        if m.sharing == CacheSharing::Locked {
-                            out.locks.push(crate::lock::Lock::acquire(
-                                dir.parent().unwrap_or(&dir),
-                                &format!(
-                                    "{}.locked",
-                                    dir.file_name().unwrap_or_default().to_string_lossy()
-                                ),
-                            )?);
-                        }
-                        let src = match &m.source {
-                            Some(s) => dir.join(inside(s).unwrap_or_default()),
-                            None => dir,
+                        // `source=` is a path in the cache, unless it names one in `from`.
+                        let src = match (&m.source, &m.from) {
+                            (Some(s), None) => dir.join(inside(s).unwrap_or_default()),
+                            _ => dir,
                         };
                         std::fs::create_dir_all(&src)
                             .ctx(|| format!("creating cache {}", src.display()))?;
@@ -2207,6 +2260,7 @@ impl Builder<'_> {
             let _ = std::fs::remove_dir_all(t).or_else(|_| std::fs::remove_file(t));
         }
         drop(m.locks);
+        drop(m.files);
     }
 
     /// A fresh path under the storage's tmp directory (not created).
