@@ -571,7 +571,11 @@ fn final_image_flags() {
         (vec!["--annotation", "org.example.a=b"], |_, i| {
             assert_eq!(i["Annotations"]["org.example.a"], "b", "{i}");
         }),
-        (vec!["--timestamp", "1700000000"], |_, i| {
+        (vec!["--timestamp", "1700000000"], |env, i| {
+            assert_eq!(
+                env.ok(&["run", "--rm", "flagged", "stat", "-c", "%Y", "/two"]),
+                "1700000000\n"
+            );
             assert_eq!(i["Created"], "2023-11-14T22:13:20Z", "{i}");
             for h in i["History"].as_array().unwrap() {
                 assert_eq!(h["created"], "2023-11-14T22:13:20Z", "{h}");
@@ -601,8 +605,8 @@ fn final_image_flags() {
         check(&env, &i);
     }
     // A timestamped build is reproducible.
-    let a = env.ok(&["build", "-q", "--timestamp", "0", s(&ctx)]);
-    let b = env.ok(&["build", "-q", "--timestamp", "0", s(&ctx)]);
+    let a = env.ok(&["build", "-q", "--no-cache", "--timestamp", "0", s(&ctx)]);
+    let b = env.ok(&["build", "-q", "--no-cache", "--timestamp", "0", s(&ctx)]);
     assert_eq!(a, b);
 }
 

@@ -1674,8 +1674,9 @@ impl Builder<'_> {
         } else {
             layers.len()
         };
+        let mtime = self.opts.timestamp.map(|t| t.max(0) as u64);
         if layers.len() - keep > 1 {
-            let merged = self.merge_layers(&layers[keep..], layers[..keep].last())?;
+            let merged = self.merge_layers(&layers[keep..], layers[..keep].last(), mtime)?;
             layers.truncate(keep);
             layers.push(StoredLayer {
                 parent: layers.last().map(|l| l.chain_id.clone()),
@@ -1694,6 +1695,23 @@ impl Builder<'_> {
                     }
                 }
             }
+        } else if mtime.is_some() {
+            // --timestamp: the files of the layers this build made get that time too.
+            let first = st.base_layers.min(layers.len()).min(keep);
+            let mut parent = layers[..first].last().cloned();
+            let mut out: Vec<StoredLayer> = layers[..first].to_vec();
+            for l in &layers[first..] {
+                let r = self.merge_layers(std::slice::from_ref(l), parent.as_ref(), mtime)?;
+                let nl = StoredLayer {
+                    parent: parent.as_ref().map(|p| p.chain_id.clone()),
+                    chain_id: r.chain_id,
+                    diff_id: r.diff_id,
+                    size: r.size,
+                };
+                parent = Some(nl.clone());
+                out.push(nl);
+            }
+            layers = out;
         }
         cfg.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
         if !self.opts.annotations.is_empty() {
@@ -1705,6 +1723,10 @@ impl Builder<'_> {
             cfg.created = Some(t);
             for h in &mut cfg.history {
                 h.created = Some(t);
+                // "FROM <intermediate image>" would differ from build to build.
+                if h.comment.as_deref().is_some_and(|c| c.starts_with("FROM ")) {
+                    h.comment = None;
+                }
             }
         }
         let chain: Vec<String> = layers.iter().map(|l| l.chain_id.clone()).collect();
@@ -1743,10 +1765,12 @@ impl Builder<'_> {
     }
 
     /// One layer with the changes of `layers` (bottom to top), on top of `parent`.
+    /// With `mtime`, every entry gets that modification time (`--timestamp`).
     fn merge_layers(
         &self,
         layers: &[StoredLayer],
         parent: Option<&StoredLayer>,
+        mtime: Option<u64>,
     ) -> Result<berth_storage::LayerInfo> {
         use std::io::Read;
         struct Entry {
@@ -1799,7 +1823,17 @@ impl Builder<'_> {
                 tree.insert(
                     path,
                     Entry {
-                        header: e.header().clone(),
+                        header: {
+                            let mut h = e.header().clone();
+                            if let Some(t) = mtime {
+                                h.set_mtime(t);
+                                if let Some(g) = h.as_gnu_mut() {
+                                    g.set_atime(t);
+                                    g.set_ctime(t);
+                                }
+                            }
+                            h
+                        },
                         link,
                         data,
                     },
