@@ -9,7 +9,7 @@
 # Environment: RUNS (minimum hyperfine runs for quick scenarios, default 20), RM_RUNS
 # (runs of the rm-100 scenario, default 5), BIG (containers for the large ps, default
 # 1000), BERTH_BIN (binary to measure; default: cargo build --release, target/release/berth),
-# ONLY (space-separated scenarios to run: run exec ps rm pull net; default all).
+# ONLY (space-separated scenarios to run: run exec ps rm pull net build; default all).
 # --no-record prints the result table without touching docs/PERFORMANCE.md.
 # The engine command prefixes ($berth, $podman, $runc, $pod_ulimits) are meant to split.
 # shellcheck disable=SC2086,SC2016
@@ -296,6 +296,35 @@ hf repull --runs "$rm_runs" \
 kill "$registry_pid"
 fi
 
+# ---- 9. build of a 10-step Containerfile: cold (--no-cache) and warm (all cached) ------
+# Same context and file for both engines; RUN steps without a network. The warm runs
+# follow a first build (hyperfine's warm-up), so every step is a cache hit.
+if want build; then
+mkdir -p "$W/build-ctx/dir"
+echo a >"$W/build-ctx/a.txt"
+for i in 1 2 3; do echo "$i" >"$W/build-ctx/dir/f$i"; done
+cat >"$W/build-ctx/Containerfile" <<EOF2
+FROM $img
+ENV A=1
+WORKDIR /app
+COPY a.txt /app/
+COPY dir/ /app/dir/
+RUN echo one > /one
+RUN for i in \$(seq 100); do echo \$i; done > /seq
+LABEL bench=build
+RUN cat /app/a.txt > /copy
+CMD ["sh"]
+EOF2
+bb="build -q --network none -t bench-build $W/build-ctx"
+pb="build -q --network none $pod_ulimits -t bench-build $W/build-ctx"
+hf build_cold --runs "$rm_runs" \
+    -n berth "$berth $bb --no-cache" \
+    -n podman "$podman $pb --no-cache"
+hf build_warm --warmup 1 --min-runs "$runs" \
+    -n berth "$berth $bb" \
+    -n podman "$podman $pb"
+fi
+
 # ---- the report ------------------------------------------------------------------------
 say "writing the report"
 notes="$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB, kernel $(uname -r), cgroups $(if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then echo v2; elif [[ -d /sys/fs/cgroup/unified ]]; then echo hybrid; else echo v1; fi), $(. /etc/os-release && echo "$PRETTY_NAME")"
@@ -346,6 +375,10 @@ m = medians("pull")
 if m: row("`pull` of a 5-layer ~145 MB image, cold (local registry)", sec, m["berth"], m["podman"], None, None, "≥ 1.5x faster than podman", m["berth"] * 1.5 <= m["podman"])
 m = medians("repull")
 if m: row("`pull` of an image sharing 4 of its 5 layers", sec, m["berth"], m["podman"], None, None, "moves only the new layer", None)
+m = medians("build_cold")
+if m: row("`build` of a 10-step Containerfile, cold (`--no-cache`)", sec, m.get("berth"), m.get("podman"), None, None, "no slower than podman", None if m.get("berth") is None or m.get("podman") is None else m["berth"] <= m["podman"])
+m = medians("build_warm")
+if m: row("`build` of the same file again, every step cached", sec, m.get("berth"), m.get("podman"), None, None, "≥ 3x faster than podman", None if m.get("berth") is None or m.get("podman") is None else m["berth"] * 3 <= m["podman"])
 b, p = mem("monitor", "berth"), mem("monitor", "podman")
 if b: row("monitor RSS per running container (podman: conmon)", mib, b, p, None, None, "≤ 1.9 MiB (aim 1)", b <= 1.9 * 1024)
 b, p = mem("cli", "berth"), mem("cli", "podman")

@@ -106,6 +106,38 @@ fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
     )
 }
 
+/// Downloads `url` (http or https, system roots) for `ADD URL`: the body and the
+/// `Last-Modified` header, if any.
+pub fn fetch_url(url: &str) -> Result<(Vec<u8>, Option<String>)> {
+    let io = |msg: String| RegistryError::Io {
+        what: format!("getting {url}"),
+        msg,
+    };
+    let a = agent(
+        ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&system_certs()))
+            .build(),
+    );
+    let resp = a.get(url).call().map_err(|e| io(e.to_string()))?;
+    let status = resp.status().as_u16();
+    if status >= 400 {
+        return Err(RegistryError::Status {
+            what: format!("getting {url}"),
+            status,
+            body: String::new(),
+        });
+    }
+    let modified = resp
+        .headers()
+        .get("last-modified")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_body().into_reader(), &mut body)
+        .map_err(|e| io(e.to_string()))?;
+    Ok((body, modified))
+}
+
 /// Reads every `*.crt` of `dir/<host>/` for each of `dirs` (or of `exact` alone) as extra
 /// root certificates.
 fn load_certs(

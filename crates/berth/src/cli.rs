@@ -187,7 +187,40 @@ pub struct BuildArgs {
     /// Ignore file to use instead of .containerignore/.dockerignore
     #[arg(long)]
     pub ignorefile: Option<PathBuf>,
-    /// Context directory
+    /// Secret file to expose to the build: id=ID,src=PATH or id=ID,env=VAR
+    #[arg(long)]
+    pub secret: Vec<String>,
+    /// Additional build context: name=path
+    #[arg(long)]
+    pub build_context: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip) for RUN instructions
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Do not create /etc/hosts for RUN instructions
+    #[arg(long)]
+    pub no_hosts: bool,
+    /// File with ARG=VALUE lines for the build
+    #[arg(long)]
+    pub build_arg_file: Vec<PathBuf>,
+    /// Set environment variables in the image: K=V (or K to take it from ours)
+    #[arg(long)]
+    pub env: Vec<String>,
+    /// Add an annotation to the image manifest: K=V
+    #[arg(long)]
+    pub annotation: Vec<String>,
+    /// Set the created time of the image and its history to these seconds since the epoch
+    #[arg(long)]
+    pub timestamp: Option<i64>,
+    /// Squash the newly built layers into a single new layer
+    #[arg(long)]
+    pub squash: bool,
+    /// Squash all layers (base image included) into a single layer
+    #[arg(long)]
+    pub squash_all: bool,
+    /// Number of stages to build in parallel (accepted)
+    #[arg(long)]
+    pub jobs: Option<u32>,
+    /// Context directory (`-` for a tar archive on standard input)
     pub context: Option<PathBuf>,
 }
 
@@ -287,7 +320,7 @@ pub enum ContainerGroup {
 #[derive(Subcommand, Debug)]
 pub enum ImageShared {
     /// Build an image using instructions from Containerfiles
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Load image(s) from a tar archive
     Load(LoadArgs),
     /// Import a tarball to create a filesystem image

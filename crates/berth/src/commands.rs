@@ -1236,12 +1236,33 @@ fn images(e: &dyn Engine, a: ImagesArgs) -> Result<i32> {
 
 /// `build`: finds the Containerfile and the ignore file as Podman does, runs the build,
 /// prints the steps (unless `-q`) and the image ID.
-fn build(e: &dyn Engine, a: BuildArgs) -> Result<i32> {
+fn build(e: &dyn Engine, mut a: BuildArgs) -> Result<i32> {
+    // `build -`: standard input holds a tar of the context, or a Containerfile with no
+    // context (as Podman and Docker read it).
+    let mut _stdin_ctx = None;
+    let mut stdin_cf = None;
+    if a.context.as_deref() == Some(std::path::Path::new("-")) {
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
+            .context("reading the build context from standard input")?;
+        let dir = libberth::build::TempDir::new("berth-build-context")
+            .context("creating a directory for the build context")?;
+        if !libberth::build::unpack_context(&data, dir.path())? {
+            stdin_cf = Some(String::from_utf8_lossy(&data).into_owned());
+        }
+        a.context = Some(dir.path().to_path_buf());
+        _stdin_ctx = Some(dir);
+    }
     let context = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
     if !context.is_dir() {
         bail!("no such file or directory: {}", context.display());
     }
     let (text, name, cf_path) = match a.file.as_deref() {
+        _ if stdin_cf.is_some() => (
+            stdin_cf.take().unwrap_or_default(),
+            "Containerfile".to_string(),
+            None,
+        ),
         Some("-") => {
             let mut t = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
@@ -1282,7 +1303,19 @@ fn build(e: &dyn Engine, a: BuildArgs) -> Result<i32> {
         .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
     let mut build_args = std::collections::BTreeMap::new();
-    for b in &a.build_arg {
+    let mut arg_lines = Vec::new();
+    for f in &a.build_arg_file {
+        let t = std::fs::read_to_string(f)
+            .with_context(|| format!("reading build arg file {}", f.display()))?;
+        arg_lines.extend(
+            t.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    arg_lines.extend(a.build_arg.iter().cloned());
+    for b in &arg_lines {
         match b.split_once('=') {
             Some((k, v)) => build_args.insert(k.to_string(), v.to_string()),
             // `--build-arg NAME`: the value from our environment, if set.
@@ -1323,6 +1356,43 @@ fn build(e: &dyn Engine, a: BuildArgs) -> Result<i32> {
         pull: a.pull.clone(),
         network: a.network.clone(),
         volumes: a.volume.clone(),
+        secrets: build_secrets(&a.secret)?,
+        build_contexts: a
+            .build_context
+            .iter()
+            .map(|c| {
+                let (k, v) = c
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("invalid --build-context {c:?}: use name=path"))?;
+                let p = PathBuf::from(v);
+                if !p.is_dir() {
+                    bail!("--build-context {k}: {v} is not a directory");
+                }
+                Ok((k.to_string(), p))
+            })
+            .collect::<Result<_>>()?,
+        add_hosts: a.add_host.clone(),
+        no_hosts: a.no_hosts,
+        env: a
+            .env
+            .iter()
+            .filter_map(|kv| match kv.split_once('=') {
+                Some((k, v)) => Some((k.to_string(), v.to_string())),
+                None => std::env::var(kv).ok().map(|v| (kv.clone(), v)),
+            })
+            .collect(),
+        annotations: a
+            .annotation
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (kv.clone(), String::new()),
+            })
+            .collect(),
+        timestamp: a.timestamp,
+        squash: a.squash,
+        squash_all: a.squash_all,
+        handle_signals: true,
     };
     let id = if a.quiet {
         e.image_build(&opts, &mut std::io::sink())?
@@ -1340,6 +1410,43 @@ fn build(e: &dyn Engine, a: BuildArgs) -> Result<i32> {
     }
     println!("{id}");
     Ok(0)
+}
+
+/// `--secret id=ID,src=PATH` / `id=ID,env=VAR` (`type=file|env`): the contents by id.
+fn build_secrets(specs: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let (mut id, mut src, mut env) = (None, None, None);
+        let mut kind = "file";
+        for f in spec.split(',') {
+            match f.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file")) => kind = "file",
+                Some(("type", "env")) => kind = "env",
+                _ => bail!("invalid --secret {spec:?}: use id=ID,src=PATH or id=ID,env=VAR"),
+            }
+        }
+        if kind == "env" && env.is_none() {
+            env = src.take();
+        }
+        let data = match (src, env) {
+            (Some(p), _) => {
+                std::fs::read(&p).with_context(|| format!("reading secret file {p}"))?
+            }
+            (None, Some(v)) => std::env::var(&v)
+                .with_context(|| format!("secret environment variable {v} is not set"))?
+                .into_bytes(),
+            (None, None) => match &id {
+                Some(i) => std::fs::read(i).with_context(|| format!("reading secret file {i}"))?,
+                None => bail!("invalid --secret {spec:?}: use id=ID,src=PATH or id=ID,env=VAR"),
+            },
+        };
+        let id = id.ok_or_else(|| anyhow!("invalid --secret {spec:?}: id= is required"))?;
+        out.insert(id, data);
+    }
+    Ok(out)
 }
 
 /// `commit`: progress on stderr as Podman prints it (unless `-q`), the image ID on stdout.
@@ -1619,7 +1726,7 @@ fn parse_labels(values: &[String]) -> BTreeMap<String, String> {
 
 fn image_shared(e: &dyn Engine, c: ImageShared) -> Result<i32> {
     match c {
-        ImageShared::Build(a) => build(e, a),
+        ImageShared::Build(a) => build(e, *a),
         ImageShared::Load(a) => {
             let (path, _tmp) = input_file(
                 a.input

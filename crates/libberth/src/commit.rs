@@ -363,6 +363,26 @@ fn docker_config(
     onbuild: Vec<String>,
     parent: Option<String>,
 ) -> Result<Vec<u8>> {
+    docker_image_config(
+        config,
+        &rec.config.image_name,
+        &rec.id,
+        opts.message.as_deref().unwrap_or_default(),
+        onbuild,
+        parent,
+    )
+}
+
+/// A docker-format image config (buildah's `V2Image`) of `config`, made from a container
+/// of `image` (`container` its ID) with these ONBUILD triggers.
+pub(crate) fn docker_image_config(
+    config: &ImageConfig,
+    image: &str,
+    container: &str,
+    comment: &str,
+    onbuild: Vec<String>,
+    parent: Option<String>,
+) -> Result<Vec<u8>> {
     let cc = &config.config;
     let run = || DockerRunConfig {
         hostname: String::new(),
@@ -378,7 +398,7 @@ fn docker_config(
         env: non_empty(cc.env.clone()),
         cmd: non_empty(cc.cmd.clone()),
         healthcheck: cc.healthcheck.clone(),
-        image: rec.config.image_name.clone(),
+        image: image.to_string(),
         volumes: non_empty(cc.volumes.clone()),
         working_dir: cc.working_dir.clone().unwrap_or_default(),
         entrypoint: non_empty(cc.entrypoint.clone()),
@@ -387,9 +407,9 @@ fn docker_config(
         stop_signal: cc.stop_signal.clone().unwrap_or_default(),
     };
     let doc = DockerImage {
-        comment: opts.message.clone().unwrap_or_default(),
+        comment: comment.to_string(),
         created: go_time(&config.created),
-        container: rec.id.clone(),
+        container: container.to_string(),
         container_config: run(),
         author: config.author.clone().unwrap_or_default(),
         config: run(),
@@ -413,7 +433,7 @@ fn docker_config(
 }
 
 /// A docker schema 2 manifest of uncompressed layers (as Podman stores a commit).
-fn docker_manifest(config: &[u8], layers: &[StoredLayer]) -> Vec<u8> {
+pub(crate) fn docker_manifest(config: &[u8], layers: &[StoredLayer]) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": media_types::DOCKER_MANIFEST,

@@ -432,7 +432,7 @@ impl LocalEngine {
             .filter(|c| !c.is_empty())
             .or_else(|| config["history"][0]["comment"].as_str())
             .unwrap_or("");
-        Ok(json!({
+        let mut out = json!({
             "Id": i.id,
             "Digest": i.digest,
             "RepoTags": i.names,
@@ -440,7 +440,7 @@ impl LocalEngine {
             "Parent": "",
             "Comment": comment,
             "Created": config["created"],
-            "Config": config["config"],
+            "Config": oci_run_config(&config["config"]),
             "Version": config["docker_version"].as_str().unwrap_or(""),
             "Author": config["author"].as_str().unwrap_or(""),
             "Architecture": config["architecture"],
@@ -453,12 +453,22 @@ impl LocalEngine {
             },
             "RootFS": {"Type": "layers", "Layers": config["rootfs"]["diff_ids"]},
             "Labels": config["config"]["Labels"],
-            "Annotations": {},
+            "Annotations": i
+                .manifest
+                .as_deref()
+                .and_then(|m| serde_json::from_slice::<Value>(m).ok())
+                .and_then(|m| m.get("annotations").cloned())
+                .unwrap_or_else(|| json!({})),
             "ManifestType": mtype,
             "User": config["config"]["User"].as_str().unwrap_or(""),
             "History": config["history"],
             "NamesHistory": i.names,
-        }))
+        });
+        // Podman shows a docker-format image's health check beside its config.
+        if let Some(h) = config["config"].get("Healthcheck").filter(|h| !h.is_null()) {
+            out["Healthcheck"] = h.clone();
+        }
+        Ok(out)
     }
 
     pub fn tag(&self, image: &str, names: &[String]) -> Result<()> {
@@ -649,4 +659,37 @@ fn labels_of(config: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// An image's run config as Podman shows it: the OCI fields only, empty ones left out
+/// (a docker-format config also holds Hostname, OnBuild, Healthcheck, ...).
+fn oci_run_config(c: &Value) -> Value {
+    const OCI: &[&str] = &[
+        "User",
+        "ExposedPorts",
+        "Env",
+        "Entrypoint",
+        "Cmd",
+        "Volumes",
+        "WorkingDir",
+        "Labels",
+        "StopSignal",
+        "ArgsEscaped",
+    ];
+    let Some(o) = c.as_object() else {
+        return c.clone();
+    };
+    let kept: serde_json::Map<String, Value> = o
+        .iter()
+        .filter(|(k, v)| {
+            OCI.contains(&k.as_str())
+                && !v.is_null()
+                && v.as_str() != Some("")
+                && v.as_bool() != Some(false)
+                && !v.as_array().is_some_and(|a| a.is_empty())
+                && !v.as_object().is_some_and(|m| m.is_empty())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Value::Object(kept)
 }
