@@ -515,12 +515,19 @@ impl LocalEngine {
             );
         }
         let guard = SignalGuard::block();
+        let waiter = std::sync::Mutex::new(None::<libc::pthread_t>);
         std::thread::scope(|scope| {
             scope.spawn(|| {
+                // SAFETY: pthread_self has no preconditions.
+                *waiter.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(unsafe { libc::pthread_self() });
                 while !done.load(std::sync::atomic::Ordering::SeqCst) {
                     let Some(sig) = guard.wait(std::time::Duration::from_millis(200)) else {
                         continue;
                     };
+                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
                     interrupted.store(sig, std::sync::atomic::Ordering::SeqCst);
                     let cid = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
                     if let Some(cid) = cid {
@@ -539,6 +546,12 @@ impl LocalEngine {
                 &interrupted,
             );
             done.store(true, std::sync::atomic::Ordering::SeqCst);
+            // Wake the waiter now rather than at its next timeout: a blocked SIGTERM sent
+            // to that thread alone ends its wait (it sees `done` and leaves).
+            if let Some(t) = *waiter.lock().unwrap_or_else(|e| e.into_inner()) {
+                // SAFETY: `t` is the waiter's thread, not joined yet (the scope joins it).
+                unsafe { libc::pthread_kill(t, libc::SIGTERM) };
+            }
             r
         })
     }
