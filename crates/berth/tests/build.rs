@@ -881,4 +881,38 @@ fn config_matches_podman_build() {
         ]);
         assert_eq!(file, "A\n");
     }
+    // An image berth built (a RUN layer included) loads and runs under Podman.
+    let ran = context(
+        &env,
+        "ran",
+        &[(
+            "Containerfile",
+            &format!("FROM {BUSYBOX}\nRUN echo built by berth > /made\nCMD [\"cat\", \"/made\"]\n"),
+        )],
+    );
+    env.ok(&["build", "-q", "-t", "localhost/ran:1", s(&ran)]);
+    let archive = env.dir.join("ran.tar");
+    env.ok(&["save", "-o", s(&archive), "localhost/ran:1"]);
+    podman(&["load", "-q", "-i", s(&archive)]);
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "localhost/ran:1",
+    ]);
+    assert_eq!(out, "built by berth\n");
+    let _ = podman(&["rmi", "-a", "-f"]);
+    // The empty cgroups Podman makes for conmon and as parents (rmdir leaves any in use
+    // alone).
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for c in rd.flatten() {
+            let _ = std::fs::remove_dir(c.path().join("libpod_parent/conmon"));
+            let _ = std::fs::remove_dir(c.path().join("libpod_parent"));
+        }
+    }
 }
