@@ -655,6 +655,43 @@ fn pull_policies_stdin_tar_context_and_hosts() {
         seen.contains("10.1.2.3") && seen.contains("buildhost"),
         "{seen}"
     );
+    // --no-hosts: the RUN steps see the image's /etc/hosts (busybox's has none).
+    let nh = context(
+        &env,
+        "nh",
+        &[(
+            "Containerfile",
+            &format!(
+                "FROM {BUSYBOX}\nRUN cat /etc/hosts > /seen 2>/dev/null || echo none > /seen\n"
+            ),
+        )],
+    );
+    env.ok(&["build", "-q", "--no-hosts", "-t", "nohosts", s(&nh)]);
+    assert_eq!(
+        env.ok(&["run", "--rm", "nohosts", "cat", "/seen"]),
+        "none\n"
+    );
+    // RUN --network=host: the step has the host's interfaces.
+    let hn = context(
+        &env,
+        "hn",
+        &[(
+            "Containerfile",
+            &format!("FROM {BUSYBOX}\nRUN --network=host ls /sys/class/net > /nets\n"),
+        )],
+    );
+    env.ok(&["build", "-q", "-t", "hostnet", s(&hn)]);
+    let nets = env.ok(&["run", "--rm", "hostnet", "cat", "/nets"]);
+    let host_has = |n: &str| std::path::Path::new("/sys/class/net").join(n).exists();
+    let listed: Vec<&str> = nets.lines().collect();
+    assert!(
+        listed.len() > 1
+            && listed
+                .iter()
+                .filter(|n| !n.starts_with("bt") && !n.starts_with("veth"))
+                .all(|n| host_has(n) || n.starts_with("berth")),
+        "{nets}"
+    );
 
     // `build -` with a tar of the context on stdin.
     let tarball = env.dir.join("ctx.tar");
