@@ -1713,6 +1713,22 @@ fn resource_flags(a: &ResourceArgs) -> libberth::resources::ResourceFlags {
     }
 }
 
+/// `ls -q` (each object's `key`) or `ls --format json` (2-space JSON, as Podman prints
+/// volumes and networks); false when neither was asked for.
+fn print_names_or_json(list: &[Value], key: &str, quiet: bool, format: Option<&str>) -> bool {
+    if quiet {
+        for v in list {
+            println!("{}", v[key].as_str().unwrap_or_default());
+        }
+        return true;
+    }
+    if format == Some("json") {
+        println!("{}", json_indent(&list, 2));
+        return true;
+    }
+    false
+}
+
 /// `--label K=V` values (a key alone has an empty value).
 fn parse_labels(values: &[String]) -> BTreeMap<String, String> {
     values
@@ -2526,14 +2542,7 @@ fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
         }
         VolumeCmd::Ls(a) => {
             let list = e.volume_list(&time_filters(&a.filter)?)?;
-            if a.quiet {
-                for v in &list {
-                    println!("{}", v["Name"].as_str().unwrap_or_default());
-                }
-                return Ok(0);
-            }
-            if a.format.as_deref() == Some("json") {
-                println!("{}", json_indent(&list, 2));
+            if print_names_or_json(&list, "Name", a.quiet, a.format.as_deref()) {
                 return Ok(0);
             }
             let format = a
@@ -2673,14 +2682,7 @@ fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
         }
         NetworkCmd::Ls(a) => {
             let list = e.network_list(&time_filters(&a.filter)?)?;
-            if a.quiet {
-                for n in &list {
-                    println!("{}", n["name"].as_str().unwrap_or_default());
-                }
-                return Ok(0);
-            }
-            if a.format.as_deref() == Some("json") {
-                println!("{}", json_indent(&list, 2));
+            if print_names_or_json(&list, "name", a.quiet, a.format.as_deref()) {
                 return Ok(0);
             }
             let rows: Vec<Value> = list

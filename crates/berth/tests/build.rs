@@ -803,14 +803,6 @@ fn add_url_with_checksum() {
 /// installed; its RUN may fail here on rlimits, so the file has none), in both formats.
 #[test]
 fn config_matches_podman_build() {
-    if std::process::Command::new("podman")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: podman is not installed");
-        return;
-    }
     let env = Env::new();
     env.busybox();
     let cf = format!(
@@ -831,41 +823,11 @@ fn config_matches_podman_build() {
          CMD echo shell form\n"
     );
     let ctx = context(&env, "cmp", &[("Containerfile", &cf), ("a.txt", "A\n")]);
-    let short = tempfile::Builder::new()
-        .prefix("bpb")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let p = short.path().to_path_buf();
-    let podman = |args: &[&str]| {
-        let o = std::process::Command::new("podman")
-            .arg("--root")
-            .arg(p.join("root"))
-            .arg("--runroot")
-            .arg(p.join("run"))
-            .arg("--tmpdir")
-            .arg(p.join("tmp"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ])
-            .args(args)
-            .env(
-                "CONTAINERS_REGISTRIES_CONF",
-                env.dir.join("registries.conf"),
-            )
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "podman {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+    let Some(pm) = Podman::new(&env) else {
+        eprintln!("skipped: podman is not installed");
+        return;
     };
+    let podman = |args: &[&str]| pm.ok(args);
     podman(&[
         "load",
         "-q",
@@ -931,25 +893,9 @@ fn config_matches_podman_build() {
     let archive = env.dir.join("ran.tar");
     env.ok(&["save", "-o", s(&archive), "localhost/ran:1"]);
     podman(&["load", "-q", "-i", s(&archive)]);
-    let out = podman(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-        "localhost/ran:1",
-    ]);
+    let mut args = vec!["run", "--rm"];
+    args.extend(Podman::RUN_FLAGS);
+    args.push("localhost/ran:1");
+    let out = podman(&args);
     assert_eq!(out, "built by berth\n");
-    let _ = podman(&["rmi", "-a", "-f"]);
-    // The empty cgroups Podman makes for conmon and as parents (rmdir leaves any in use
-    // alone).
-    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-        for c in rd.flatten() {
-            let _ = std::fs::remove_dir(c.path().join("libpod_parent/conmon"));
-            let _ = std::fs::remove_dir(c.path().join("libpod_parent"));
-        }
-    }
 }

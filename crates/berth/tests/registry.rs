@@ -1250,71 +1250,14 @@ fn podman_pulls_and_runs_what_berth_pushed() {
         "berth-test/multilayer",
         &dest,
     ]);
-    // Podman refuses a run root longer than 50 characters: a short directory in /tmp,
-    // removed when the test ends (pass or fail).
-    let short = tempfile::Builder::new()
-        .prefix("bpm")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let p = short.path().to_path_buf();
-    let podman = |args: &[&str]| {
-        std::process::Command::new("podman")
-            .arg("--root")
-            .arg(p.join("root"))
-            .arg("--runroot")
-            .arg(p.join("run"))
-            .arg("--tmpdir")
-            .arg(p.join("tmp"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ])
-            .args(args)
-            .env(
-                "CONTAINERS_REGISTRIES_CONF",
-                env.dir.join("registries.conf"),
-            )
-            .output()
-            .unwrap()
+    let Some(podman) = Podman::new(&env) else {
+        return;
     };
-    let out = podman(&["pull", "-q", "--tls-verify=false", &dest]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = podman(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-        &dest,
-        "ls",
-        "/opq",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "new\n");
-    let _ = podman(&["rmi", "-a", "-f"]);
-    // The empty cgroups Podman makes for conmon and as parents (rmdir leaves any in use
-    // alone).
-    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-        for c in rd.flatten() {
-            let _ = std::fs::remove_dir(c.path().join("libpod_parent/conmon"));
-            let _ = std::fs::remove_dir(c.path().join("libpod_parent"));
-        }
-    }
+    podman.ok(&["pull", "-q", "--tls-verify=false", &dest]);
+    let mut args = vec!["run", "--rm"];
+    args.extend(Podman::RUN_FLAGS);
+    args.extend([dest.as_str(), "ls", "/opq"]);
+    assert_eq!(podman.ok(&args), "new\n");
 }
 
 #[test]

@@ -462,3 +462,86 @@ pub fn read_in_background(
     });
     out
 }
+
+/// Podman 4.3.1 in a throw-away store of its own, for the tests that check that Podman
+/// takes what berth makes. Dropping it removes its images, the empty cgroups it made
+/// for conmon, and its store.
+pub struct Podman {
+    dir: tempfile::TempDir,
+    registries: PathBuf,
+}
+
+impl Podman {
+    /// None when Podman is not installed (the test then skips).
+    pub fn new(env: &Env) -> Option<Podman> {
+        Command::new("podman").arg("--version").output().ok()?;
+        // Podman refuses a run root longer than 50 characters: a short directory in /tmp.
+        let dir = tempfile::Builder::new()
+            .prefix("bpm")
+            .tempdir_in("/tmp")
+            .ok()?;
+        Some(Podman {
+            dir,
+            registries: env.dir.join("registries.conf"),
+        })
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let p = self.dir.path();
+        Command::new("podman")
+            .arg("--root")
+            .arg(p.join("root"))
+            .arg("--runroot")
+            .arg(p.join("run"))
+            .arg("--tmpdir")
+            .arg(p.join("tmp"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ])
+            .args(args)
+            .env("CONTAINERS_REGISTRIES_CONF", &self.registries)
+            .output()
+            .expect("running podman")
+    }
+
+    /// Runs Podman and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Flags `podman run` needs on this kind of machine: its default rlimits exceed the
+    /// hard limits here.
+    pub const RUN_FLAGS: [&'static str; 6] = [
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rmi", "-a", "-f"]);
+        // The empty cgroups Podman makes for conmon and as parents (rmdir leaves any in
+        // use alone).
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for c in rd.flatten() {
+                let _ = std::fs::remove_dir(c.path().join("libpod_parent/conmon"));
+                let _ = std::fs::remove_dir(c.path().join("libpod_parent"));
+            }
+        }
+    }
+}
