@@ -1656,30 +1656,33 @@ fn inspect(e: &dyn Engine, a: InspectArgs, default_kind: &str) -> Result<i32> {
     if names.is_empty() {
         bail!("no names or ids specified");
     }
-    let mut items = Vec::new();
-    let mut errors = Vec::new();
-    for n in &names {
-        let found = match kind {
-            "container" => e.container_inspect(n).map_err(|err| err.to_string()),
-            "image" => e.image_inspect(n).map_err(|err| err.to_string()),
-            "volume" => e.volume_inspect(n).map_err(|err| err.to_string()),
-            _ => e
-                .container_inspect(n)
-                .or_else(|_| e.image_inspect(n))
-                .or_else(|_| e.volume_inspect(n))
-                .map_err(|_| format!("no such object: {n:?}")),
-        };
-        match found {
-            Ok(v) => items.push(v),
-            Err(msg) => errors.push(msg),
-        }
-    }
-    print_inspected(&items, errors, a.format.as_deref())
+    let results = names.iter().map(|n| match kind {
+        "container" => e.container_inspect(n).map_err(|err| err.to_string()),
+        "image" => e.image_inspect(n).map_err(|err| err.to_string()),
+        "volume" => e.volume_inspect(n).map_err(|err| err.to_string()),
+        _ => e
+            .container_inspect(n)
+            .or_else(|_| e.image_inspect(n))
+            .or_else(|_| e.volume_inspect(n))
+            .map_err(|_| format!("no such object: {n:?}")),
+    });
+    print_inspected(results, a.format.as_deref())
 }
 
 /// `inspect`'s output: the objects found (JSON, or each through a template), then the
 /// errors for those not found; the last error is the command's.
-fn print_inspected(items: &[Value], mut errors: Vec<String>, format: Option<&str>) -> Result<i32> {
+fn print_inspected(
+    results: impl IntoIterator<Item = std::result::Result<Value, String>>,
+    format: Option<&str>,
+) -> Result<i32> {
+    let (mut items, mut errors) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(v) => items.push(v),
+            Err(m) => errors.push(m),
+        }
+    }
+    let items = &items;
     match format {
         Some(f) if f != "json" => print_each(f, items)?,
         _ => println!("{}", json_indent(&items, 5)),
@@ -2578,18 +2581,13 @@ fn volume(e: &dyn Engine, c: VolumeCmd) -> Result<i32> {
             } else {
                 a.names.clone()
             };
-            let mut items = Vec::new();
-            let mut errors = Vec::new();
-            for n in &names {
-                match e.volume_inspect(n) {
-                    Ok(v) => items.push(v),
-                    Err(libberth::Error::NoSuchVolume(_)) => {
-                        errors.push(format!("inspecting object: no such volume {n}"))
-                    }
-                    Err(err) => errors.push(err.to_string()),
+            let results = names.iter().map(|n| match e.volume_inspect(n) {
+                Err(libberth::Error::NoSuchVolume(_)) => {
+                    Err(format!("inspecting object: no such volume {n}"))
                 }
-            }
-            print_inspected(&items, errors, a.format.as_deref())
+                r => r.map_err(|err| err.to_string()),
+            });
+            print_inspected(results, a.format.as_deref())
         }
         VolumeCmd::Rm(a) => {
             if a.all != a.names.is_empty() {
@@ -2714,15 +2712,11 @@ fn network_cmd(e: &dyn Engine, c: NetworkCmd) -> Result<i32> {
             Ok(0)
         }
         NetworkCmd::Inspect(a) => {
-            let mut items = Vec::new();
-            let mut errors = Vec::new();
-            for n in &a.names {
-                match e.network_inspect(n) {
-                    Ok(v) => items.push(v),
-                    Err(err) => errors.push(format!("inspecting object: network {n}: {err}")),
-                }
-            }
-            print_inspected(&items, errors, a.format.as_deref())
+            let results = a.names.iter().map(|n| {
+                e.network_inspect(n)
+                    .map_err(|err| format!("inspecting object: network {n}: {err}"))
+            });
+            print_inspected(results, a.format.as_deref())
         }
         NetworkCmd::Rm(a) => {
             let results = a
@@ -3008,15 +3002,11 @@ fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
             Ok(0)
         }
         PodCmd::Inspect(a) => {
-            let mut items = Vec::new();
-            let mut errors = Vec::new();
-            for n in &a.names {
-                match e.pod_inspect(n) {
-                    Ok(v) => items.push(v),
-                    Err(err) => errors.push(err.to_string()),
-                }
-            }
-            print_inspected(&items, errors, a.format.as_deref())
+            let results = a
+                .names
+                .iter()
+                .map(|n| e.pod_inspect(n).map_err(|err| err.to_string()));
+            print_inspected(results, a.format.as_deref())
         }
         PodCmd::Start(a) => {
             let names = pod_targets(e, &a.names, a.all)?;

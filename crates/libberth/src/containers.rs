@@ -1154,7 +1154,7 @@ impl LocalEngine {
             }
         }
         let _ = self.store.unmount_container(&rec.id);
-        self.release_volumes(&rec.id);
+        self.release_volumes(&rec.id, &rec.config);
         self.teardown_network(&rec.id, &rec.config);
         e
     }
@@ -1305,7 +1305,9 @@ impl LocalEngine {
                 }
             }
             let _ = self.store.unmount_container(id);
-            self.release_volumes(id);
+            if let Some(r) = &rec {
+                self.release_volumes(id, &r.config);
+            }
             // An infra container's /dev/shm (a pod's, see `pod_shm`).
             let shm = self.userdata(id).join("shm");
             if rec.as_ref().is_some_and(|r| r.config.infra) && crate::export::is_mounted(&shm) {

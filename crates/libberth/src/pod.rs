@@ -65,7 +65,7 @@ pub struct PodCreateOptions {
 }
 
 impl LocalEngine {
-    fn pod_row(&self, id: &str) -> Result<Option<PodRecord>> {
+    pub(crate) fn pod_row(&self, id: &str) -> Result<Option<PodRecord>> {
         let db = self.db();
         let row: Option<(String, String, String)> = db
             .conn()
@@ -98,16 +98,30 @@ impl LocalEngine {
 
     /// A pod by name, full ID or unique ID prefix.
     pub fn pod(&self, key: &str) -> Result<PodRecord> {
-        let all = self.pods()?;
-        if let Some(p) = all.iter().find(|p| p.name == key || p.id == key) {
-            return Ok(p.clone());
+        let exact: Option<String> = self
+            .db()
+            .conn()
+            .prepare_cached("SELECT id FROM pods WHERE id = ?1 OR name = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        if let Some(p) = exact.and_then(|id| self.pod_row(&id).transpose()) {
+            return p;
         }
-        let m: Vec<&PodRecord> = all
-            .iter()
-            .filter(|p| !key.is_empty() && p.id.starts_with(key))
-            .collect();
-        match m.as_slice() {
-            [one] => Ok((*one).clone()),
+        let ids: Vec<String> = {
+            let db = self.db();
+            let mut st = db
+                .conn()
+                .prepare_cached("SELECT id FROM pods WHERE id >= ?1 AND id < ?2 LIMIT 2")?;
+            let rows = st.query_map(rusqlite::params![key, format!("{key}g")], |r| r.get(0))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::NoSuchPod(key.to_string()));
+        }
+        match ids.as_slice() {
+            [one] => self
+                .pod_row(one)?
+                .ok_or_else(|| Error::NoSuchPod(key.to_string())),
             [] => Err(Error::NoSuchPod(key.to_string())),
             _ => Err(Error::InvalidArg(format!(
                 "more than one result for pod name or ID {key:?}"

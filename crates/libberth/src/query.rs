@@ -148,7 +148,9 @@ impl LocalEngine {
             pod_name: if rec.config.pod.is_empty() {
                 String::new()
             } else {
-                self.pod(&rec.config.pod)
+                self.pod_row(&rec.config.pod)
+                    .ok()
+                    .flatten()
                     .map(|p| p.name)
                     .unwrap_or_default()
             },

@@ -803,11 +803,8 @@ impl LocalEngine {
 
     /// When a container stops: unmounts its volumes that are file systems of their own
     /// when no other container that uses them is running. Errors are ignored (cleanup).
-    pub(crate) fn release_volumes(&self, id: &str) {
-        let Ok(Some(rec)) = self.db().container(id) else {
-            return;
-        };
-        for m in rec.config.mounts.iter().filter(|m| m.kind == "volume") {
+    pub(crate) fn release_volumes(&self, id: &str, config: &ContainerConfig) {
+        for m in config.mounts.iter().filter(|m| m.kind == "volume") {
             let Ok(Some(v)) = self.volume_record(&m.source) else {
                 continue;
             };
