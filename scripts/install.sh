@@ -26,6 +26,7 @@ prefix=${PREFIX:-/usr/local}
 say "checking Debian packages"
 ensure_packages
 ensure_netavark
+ensure_subids
 
 say "building berth (cargo build --release)"
 find_cargo

@@ -95,6 +95,19 @@ ensure_netavark() {
     rm -rf "$build"
 }
 
+# ensure_subids: gives the user "containers" the subordinate IDs that `--userns=auto`
+# takes ranges of (root-auto-userns-user), as Podman's documentation sets them up, unless
+# /etc/subuid and /etc/subgid already name that user.
+ensure_subids() {
+    local f
+    for f in /etc/subuid /etc/subgid; do
+        if ! grep -q '^containers:' "$f" 2>/dev/null; then
+            say "adding containers:2147483647:2147483648 to $f (for --userns=auto)"
+            echo "containers:2147483647:2147483648" | as_root tee -a "$f" >/dev/null
+        fi
+    done
+}
+
 # find_cargo: puts cargo on PATH. rustup installs it in ~/.cargo/bin, which PATH often
 # lacks (sudo, cron, CI shells); also look in root's and the sudo caller's home.
 find_cargo() {

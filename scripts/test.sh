@@ -4,8 +4,9 @@
 #   sudo ./scripts/test.sh [-- ARGS FOR cargo test...]
 #
 # Steps, in this order (cheapest first, so a typo fails in seconds):
-#   packages  install the Debian packages berth needs when one is missing, and build
-#             netavark/aardvark-dns 2.1 once (scripts/lib.sh)
+#   packages  install the Debian packages berth needs when one is missing, build
+#             netavark/aardvark-dns 2.1 once, and give the user "containers" the
+#             subordinate IDs --userns=auto takes (scripts/lib.sh)
 #   fmt       cargo fmt --all -- --check
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   test      cargo test --workspace --lib --bins --tests: unit and integration tests
@@ -83,7 +84,7 @@ if [[ ${BERTH_SKIP_PACKAGES:-} == 1 ]]; then
     say "[packages] skipped (BERTH_SKIP_PACKAGES=1)"
 else
     # In a subshell: ensure_packages exits on error, and that must not end this script.
-    step packages bash -c '. scripts/lib.sh && ensure_packages && ensure_netavark'
+    step packages bash -c '. scripts/lib.sh && ensure_packages && ensure_netavark && ensure_subids'
 fi
 
 find_cargo

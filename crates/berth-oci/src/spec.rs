@@ -107,6 +107,16 @@ pub struct BindMount {
     pub readonly: bool,
 }
 
+/// A container's user namespace.
+#[derive(Debug, Clone, Default)]
+pub struct UserNamespace {
+    /// An existing namespace to join (None: a new one with the mappings).
+    pub path: Option<PathBuf>,
+    /// (container ID, host ID, size).
+    pub uid_mappings: Vec<(u32, u32, u32)>,
+    pub gid_mappings: Vec<(u32, u32, u32)>,
+}
+
 /// Everything the spec generator needs to know about one container.
 #[derive(Debug, Clone, Default)]
 pub struct SpecInput {
@@ -135,6 +145,8 @@ pub struct SpecInput {
     pub join_namespaces: Vec<(String, PathBuf)>,
     /// Namespaces shared with the host (`--pid host`, `--cgroupns host`, ...): none made.
     pub host_namespaces: Vec<String>,
+    /// The container's own user namespace (None: the host's).
+    pub userns: Option<UserNamespace>,
     pub binds: Vec<BindMount>,
     /// Path of an init binary (catatonit) to run as PID 1 (`--init`).
     pub init: Option<PathBuf>,
@@ -197,6 +209,15 @@ pub fn generate(input: &SpecInput) -> Value {
             },
         )
         .collect();
+    if let Some(u) = &input.userns {
+        namespaces.insert(
+            0,
+            match &u.path {
+                Some(p) => json!({"type": "user", "path": p}),
+                None => json!({"type": "user"}),
+            },
+        );
+    }
     match &input.network {
         NetMode::None => namespaces.push(json!({"type": "network"})),
         NetMode::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
@@ -215,6 +236,15 @@ pub fn generate(input: &SpecInput) -> Value {
     });
     for (k, v) in &input.resources {
         linux["resources"][k] = v.clone();
+    }
+    if let Some(u) = &input.userns {
+        let maps = |m: &[(u32, u32, u32)]| -> Value {
+            m.iter()
+                .map(|(c, h, n)| json!({"containerID": c, "hostID": h, "size": n}))
+                .collect()
+        };
+        linux["uidMappings"] = maps(&u.uid_mappings);
+        linux["gidMappings"] = maps(&u.gid_mappings);
     }
     if !input.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
@@ -282,10 +312,17 @@ fn default_mounts(input: &SpecInput) -> Vec<Value> {
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=64000k"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
-    if input.network == NetMode::Host && !input.privileged {
-        // sysfs cannot be mounted without owning the network namespace: bind the host's.
+    // Nor mqueue without owning the IPC namespace.
+    if input.userns.is_some() && input.host_namespaces.iter().any(|h| h == "ipc") {
+        m.push(json!({"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue", "options": ["rbind", "nosuid", "noexec", "nodev"]}));
+    } else {
+        m.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}));
+    }
+    // sysfs cannot be mounted without owning the network namespace (in a user namespace,
+    // one it did not make): bind the host's.
+    let foreign_netns = input.userns.is_some() && input.network != NetMode::None;
+    if (input.network == NetMode::Host && !input.privileged) || foreign_netns {
         m.push(json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
     } else {
         let ro = if input.privileged { "rw" } else { "ro" };

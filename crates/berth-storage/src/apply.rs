@@ -137,6 +137,8 @@ pub(crate) struct CopyRules {
     pub chown: Option<(u32, u32)>,
     /// Allow a directory to replace a non-directory and the other way round.
     pub overwrite: bool,
+    /// The destination's user namespace: owners (the tar's or `chown`'s) are its IDs.
+    pub idmap: Option<crate::IdMappings>,
 }
 
 /// Extract the (already decompressed) tar `reader` into the directory `dest` under `rules`.
@@ -231,6 +233,9 @@ impl Applier {
             if let Some((uid, gid)) = rules.chown {
                 meta.uid = uid;
                 meta.gid = gid;
+            }
+            if let Some(m) = &rules.idmap {
+                (meta.uid, meta.gid) = m.to_host(meta.uid, meta.gid);
             }
             meta.xattrs.clear();
         }

@@ -9,6 +9,7 @@
 //!   mode, owner, device, and for non-directories size, mtime or link target. A directory
 //!   holding any change shows as changed, before the changes inside it.
 
+use crate::idmap::IdMappings;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -142,14 +143,26 @@ fn overlay_walk(
     Ok(())
 }
 
-pub(crate) fn tree_changes(new: &Path, old: Option<&Path>) -> io::Result<Vec<Change>> {
+/// With `maps`, `new`'s owners are host IDs of that user namespace.
+pub(crate) fn tree_changes(
+    new: &Path,
+    old: Option<&Path>,
+    maps: Option<&IdMappings>,
+) -> io::Result<Vec<Change>> {
     let mut out = Vec::new();
-    tree_walk(new, old, "/", &mut out)?;
+    tree_walk(new, old, "/", maps, &mut out)?;
     Ok(out)
 }
 
-fn differs(a: &fs::Metadata, b: &fs::Metadata, pa: &Path, pb: &Path) -> bool {
-    if a.mode() != b.mode() || a.uid() != b.uid() || a.gid() != b.gid() || a.rdev() != b.rdev() {
+fn differs(
+    a: &fs::Metadata,
+    b: &fs::Metadata,
+    pa: &Path,
+    pb: &Path,
+    maps: Option<&IdMappings>,
+) -> bool {
+    let b_owner = maps.map_or((b.uid(), b.gid()), |m| m.to_container(b.uid(), b.gid()));
+    if a.mode() != b.mode() || (a.uid(), a.gid()) != b_owner || a.rdev() != b.rdev() {
         return true;
     }
     if a.is_dir() {
@@ -162,7 +175,13 @@ fn differs(a: &fs::Metadata, b: &fs::Metadata, pa: &Path, pb: &Path) -> bool {
 }
 
 /// Compare `new` with `old` below `rel`; returns whether anything changed inside.
-fn tree_walk(new: &Path, old: Option<&Path>, rel: &str, out: &mut Vec<Change>) -> io::Result<()> {
+fn tree_walk(
+    new: &Path,
+    old: Option<&Path>,
+    rel: &str,
+    maps: Option<&IdMappings>,
+    out: &mut Vec<Change>,
+) -> io::Result<()> {
     let mut names = sorted_names(new)?;
     if let Some(o) = old {
         names.extend(sorted_names(o)?);
@@ -187,12 +206,12 @@ fn tree_walk(new: &Path, old: Option<&Path>, rel: &str, out: &mut Vec<Change>) -
                     path: path.clone(),
                 });
                 if n.is_dir() {
-                    tree_walk(&np, None, &path, out)?;
+                    tree_walk(&np, None, &path, maps, out)?;
                 }
             }
             (Some(n), Some(o)) => {
                 let at = out.len();
-                let changed = differs(&o, &n, op.as_deref().unwrap_or(&np), &np);
+                let changed = differs(&o, &n, op.as_deref().unwrap_or(&np), &np, maps);
                 if changed {
                     out.push(Change {
                         kind: ChangeKind::Modified,
@@ -201,7 +220,7 @@ fn tree_walk(new: &Path, old: Option<&Path>, rel: &str, out: &mut Vec<Change>) -
                 }
                 if n.is_dir() {
                     let below = if o.is_dir() { op.as_deref() } else { None };
-                    tree_walk(&np, below, &path, out)?;
+                    tree_walk(&np, below, &path, maps, out)?;
                     if !changed && out.len() > at {
                         out.insert(
                             at,

@@ -172,6 +172,8 @@ fn components(p: &[u8]) -> VecDeque<OsString> {
 pub struct TarOptions {
     /// Owner recorded for every entry instead of the files' own.
     pub chown: Option<(u32, u32)>,
+    /// The source's user namespace: owners are written as its IDs.
+    pub idmap: Option<crate::IdMappings>,
 }
 
 /// Write the entry `src` as a tar to `out`: named `top` (a directory with everything below
@@ -216,7 +218,11 @@ impl TarWriter<'_> {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
         h.set_mode(st.st_mode & 0o7777);
-        let (uid, gid) = self.opts.chown.unwrap_or((st.st_uid, st.st_gid));
+        let (uid, gid) = match (&self.opts.chown, &self.opts.idmap) {
+            (Some(c), _) => *c,
+            (None, Some(m)) => m.to_container(st.st_uid, st.st_gid),
+            (None, None) => (st.st_uid, st.st_gid),
+        };
         h.set_uid(u64::from(uid));
         h.set_gid(u64::from(gid));
         h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
@@ -304,6 +310,8 @@ pub struct ExtractOptions {
     /// How deep the destination sits below the root that symlinks must stay in
     /// (`/tmp` -> 1); `None` when symlink targets need not be checked (a host directory).
     pub confine_depth: Option<usize>,
+    /// The destination's user namespace: owners are its IDs, written as host IDs.
+    pub idmap: Option<crate::IdMappings>,
 }
 
 /// Check the whole (plain, gzip or zstd) tar in `tar`, then extract it into `dest`.
@@ -317,6 +325,7 @@ pub fn extract_tar(dest: &File, tar: &mut File, opts: &ExtractOptions) -> Result
     let rules = CopyRules {
         chown: opts.chown,
         overwrite: opts.overwrite,
+        idmap: opts.idmap.clone(),
     };
     let dest = dest.try_clone().map_err(StorageError::Stream)?;
     apply::extract_copy(dest, apply::decompress(&mut *tar)?, rules).map_err(refused)
@@ -328,6 +337,7 @@ pub fn extract_stream(dest: &File, reader: impl Read, opts: &ExtractOptions) -> 
     let rules = CopyRules {
         chown: opts.chown,
         overwrite: opts.overwrite,
+        idmap: opts.idmap.clone(),
     };
     let dest = dest.try_clone().map_err(StorageError::Stream)?;
     apply::extract_copy(dest, apply::decompress(reader)?, rules).map_err(refused)

@@ -25,6 +25,7 @@ use nix::sys::stat::{self, FileStat, Mode, SFlag};
 
 use crate::apply::OVERLAY_OPAQUE_XATTR;
 use crate::fsutil::{self, kind_of, list_dir, lstat_at, open_at, open_dir_at, proc_path};
+use crate::idmap::IdMappings;
 
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -39,18 +40,30 @@ pub(crate) enum Walk {
 }
 
 /// Writes `root` (see [`Walk`]) as a layer tar to `out`.
-pub(crate) fn write_tree<W: Write>(root: &Path, walk: Walk, out: W) -> io::Result<W> {
+/// With `maps`, owners are host IDs of a user namespace and written as its IDs.
+pub(crate) fn write_tree<W: Write>(
+    root: &Path,
+    walk: Walk,
+    maps: Option<&IdMappings>,
+    out: W,
+) -> io::Result<W> {
     let dir = fsutil::open_dir(root)?;
-    let mut w = LayerWriter::new(out);
+    let mut w = LayerWriter::new(out, maps);
     w.tree(&dir, Path::new(""), walk)?;
     w.finish()
 }
 
 /// Writes the difference between `new` (the container's copy) and `old` (the image's
 /// top layer, a full tree; None for an image without layers) as a layer tar to `out`.
-pub(crate) fn write_changes<W: Write>(new: &Path, old: Option<&Path>, out: W) -> io::Result<W> {
+/// `maps` as for [`write_tree`], for `new`'s owners.
+pub(crate) fn write_changes<W: Write>(
+    new: &Path,
+    old: Option<&Path>,
+    maps: Option<&IdMappings>,
+    out: W,
+) -> io::Result<W> {
     let new_dir = fsutil::open_dir(new)?;
-    let mut w = LayerWriter::new(out);
+    let mut w = LayerWriter::new(out, maps);
     match old {
         Some(old) => {
             let old_dir = fsutil::open_dir(old)?;
@@ -75,17 +88,29 @@ struct LayerWriter<W: Write> {
     links: HashMap<(u64, u64), PathBuf>,
     /// vfs: unchanged directories above the current position, outermost first.
     pending: Vec<Pending>,
+    /// The container's user namespace: owners on disk are its host IDs.
+    maps: Option<IdMappings>,
 }
 
 impl<W: Write> LayerWriter<W> {
-    fn new(out: W) -> Self {
+    fn new(out: W, maps: Option<&IdMappings>) -> Self {
         let mut tar = tar::Builder::new(out);
         tar.follow_symlinks(false);
         Self {
             tar,
             links: HashMap::new(),
             pending: Vec::new(),
+            maps: maps.cloned(),
         }
+    }
+
+    /// `st` with its owner as the container sees it.
+    fn seen(&self, st: &FileStat) -> FileStat {
+        let mut st = *st;
+        if let Some(m) = &self.maps {
+            (st.st_uid, st.st_gid) = m.to_container(st.st_uid, st.st_gid);
+        }
+        st
     }
 
     fn finish(mut self) -> io::Result<W> {
@@ -96,7 +121,7 @@ impl<W: Write> LayerWriter<W> {
     fn tree(&mut self, dir: &File, rel: &Path, walk: Walk) -> io::Result<()> {
         let d = dir.as_raw_fd();
         for name in sorted(list_dir(dir)?) {
-            let st = lstat_at(d, &name)?;
+            let st = self.seen(&lstat_at(d, &name)?);
             let child = rel.join(&name);
             let kind = kind_of(&st);
             if walk == Walk::OverlayUpper && kind == SFlag::S_IFCHR && st.st_rdev == 0 {
@@ -127,7 +152,7 @@ impl<W: Write> LayerWriter<W> {
                 self.whiteout(rel, name, &parent)?;
                 continue;
             }
-            let st = lstat_at(n, name)?;
+            let st = self.seen(&lstat_at(n, name)?);
             let kind = kind_of(&st);
             let before = if old_names.contains(name) {
                 Some(lstat_at(o, name)?)
@@ -392,7 +417,7 @@ mod tests {
         fs::write(upper.join("opq/only"), "o").unwrap();
         xattr::set(upper.join("opq"), OVERLAY_OPAQUE_XATTR, b"y").unwrap();
         fs::hard_link(upper.join("etc/new"), upper.join("etc/same")).unwrap();
-        let tar = write_tree(&upper, Walk::OverlayUpper, Vec::new()).unwrap();
+        let tar = write_tree(&upper, Walk::OverlayUpper, None, Vec::new()).unwrap();
         let got = entries(&tar);
         let names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(
@@ -434,7 +459,7 @@ mod tests {
         fs::write(new.join("top"), "changed!").unwrap();
         fs::remove_file(new.join("link")).unwrap();
         std::os::unix::fs::symlink("elsewhere", new.join("link")).unwrap();
-        let tar = write_changes(&new, Some(&old), Vec::new()).unwrap();
+        let tar = write_changes(&new, Some(&old), None, Vec::new()).unwrap();
         let names: Vec<String> = entries(&tar).into_iter().map(|e| e.0).collect();
         assert_eq!(
             names,

@@ -15,6 +15,8 @@
 //! containers/<id>/work, merged     overlay workdir and mount point
 //! containers/<id>/empty            overlay lower for an image without layers
 //! containers/<id>/layers.json      the image's chain ids, bottom to top
+//! containers/<id>/idmap.json       the user namespace's ID mappings, if it has one
+//! containers/<id>/idmapped/<n>     overlay: idmapped mounts of the lowers while mounting
 //! image-mounts/<chain hex>         `image mount` of the image whose top layer this is
 //!                                  (overlay: a read-only mount; vfs: unused)
 //! image-mounts/<chain hex>.count   how many `image mount`s are not yet unmounted
@@ -29,6 +31,7 @@ pub mod copy;
 mod diff;
 mod digest;
 mod fsutil;
+pub mod idmap;
 mod mount;
 mod tarsplit;
 
@@ -43,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 pub use changes::{Change, ChangeKind};
 pub use digest::chain_id;
+pub use idmap::{IdMappings, IdRange};
 pub use tarsplit::LayerTar;
 
 /// Extracts a (plain or compressed) tar stream into the existing directory `dir` with the
@@ -179,6 +183,7 @@ const LINK_LEN: usize = 26;
 const LAYER_RECORD: &str = "layer.json";
 const IMAGE_MOUNTS: &str = "image-mounts";
 const CONTAINER_LAYERS: &str = "layers.json";
+const CONTAINER_IDMAP: &str = "idmap.json";
 
 /// The layer and container-layer store of one driver.
 #[derive(Debug, Clone)]
@@ -387,6 +392,18 @@ impl LayerStore {
     /// Prepare a container's writable layer on top of an image whose layers are `chain`
     /// (bottom -> top chain ids).
     pub fn create_container_layer(&self, container_id: &str, chain: &[String]) -> Result<()> {
+        self.create_container_layer_mapped(container_id, chain, None)
+    }
+
+    /// As [`Self::create_container_layer`], for a container in a user namespace with
+    /// `maps` (when given): its root file system shows the image's files as owned by
+    /// the namespace's IDs (overlay: idmapped lowers; vfs: the copy's owners shifted).
+    pub fn create_container_layer_mapped(
+        &self,
+        container_id: &str,
+        chain: &[String],
+        maps: Option<&IdMappings>,
+    ) -> Result<()> {
         self.check_container_id(container_id)?;
         for c in chain {
             self.check_layer_id(c)?;
@@ -426,6 +443,32 @@ impl LayerStore {
                 }
             }
         }
+        if let Some(m) = maps.filter(|m| !m.is_empty()) {
+            let diff = tmp.path.join("diff");
+            match self.driver {
+                // The upper directory's root is the root directory's owner.
+                Driver::Overlay => {
+                    let (uid, gid) = match chain.last() {
+                        Some(top) => {
+                            let d = self.layer_diff_dir(top);
+                            let st = fs::metadata(&d).map_err(io_err("reading", &d))?;
+                            use std::os::unix::fs::MetadataExt;
+                            m.to_host(st.uid(), st.gid())
+                        }
+                        None => m.root(),
+                    };
+                    std::os::unix::fs::chown(&diff, Some(uid), Some(gid))
+                        .map_err(io_err("changing the owner of", &diff))?;
+                }
+                Driver::Vfs => {
+                    idmap::shift_tree(&diff, m).map_err(io_err("changing the owners in", &diff))?
+                }
+            }
+            write_json(&tmp.path.join(CONTAINER_IDMAP), m)?;
+            // The runtime reaches the root file system as the namespace's root.
+            fs::set_permissions(&tmp.path, fs::Permissions::from_mode(0o711))
+                .map_err(io_err("changing the mode of", &tmp.path))?;
+        }
         write_json(&tmp.path.join(CONTAINER_LAYERS), &chain)?;
         if let Err(e) = fs::rename(&tmp.path, &dest) {
             if fs::symlink_metadata(&dest).is_ok() {
@@ -464,16 +507,34 @@ impl LayerStore {
             lowers.push(format!("l/{}", link_name(c)));
         }
         let cdir = format!("containers/{container_id}");
+        let maps = self.container_idmap(container_id)?;
+        let mut idmapped = Vec::new();
+        if let Some(m) = &maps {
+            idmapped = self.idmapped_lowers(container_id, &chain, m)?;
+            lowers = idmapped
+                .iter()
+                .map(|p| {
+                    p.strip_prefix(&self.root)
+                        .unwrap_or(p)
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+        }
         if lowers.is_empty() {
             lowers.push(format!("{cdir}/empty"));
         }
-        mount::mount_overlay(
+        let mounted = mount::mount_overlay(
             &self.root,
             &lowers,
             Some((&format!("{cdir}/diff"), &format!("{cdir}/work"))),
             &rootfs,
-        )
-        .map_err(|f| match f {
+        );
+        // The overlay holds its own references to its layers: the idmapped mounts can go.
+        for p in &idmapped {
+            let _ = mount::unmount(p);
+        }
+        mounted.map_err(|f| match f {
             mount::MountFailure::TooLong => StorageError::TooManyLayers {
                 container: container_id.to_string(),
                 layers: chain.len(),
@@ -485,6 +546,107 @@ impl LayerStore {
             },
         })?;
         Ok(rootfs)
+    }
+
+    /// The ID mappings of a container made in a user namespace.
+    pub fn container_idmap(&self, container_id: &str) -> Result<Option<IdMappings>> {
+        self.check_container_id(container_id)?;
+        let p = self.container_dir(container_id).join(CONTAINER_IDMAP);
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StorageError::Io {
+                    op: "reading",
+                    path: p.clone(),
+                    err: io::Error::new(io::ErrorKind::InvalidData, e),
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", &p)(e)),
+        }
+    }
+
+    /// The largest uid or gid an image's files (and its /etc/passwd and /etc/group) use:
+    /// what `--userns=auto` sizes a namespace by.
+    pub fn max_ids(&self, chain: &[String]) -> Result<u32> {
+        let dirs: Vec<PathBuf> = match self.driver {
+            Driver::Overlay => chain.iter().rev().map(|c| self.layer_diff_dir(c)).collect(),
+            Driver::Vfs => chain
+                .last()
+                .map(|c| self.layer_diff_dir(c))
+                .into_iter()
+                .collect(),
+        };
+        let mut max = 0u32;
+        for d in &dirs {
+            idmap::max_owner(d, &mut max).map_err(io_err("reading", d))?;
+        }
+        for (file, id_field) in [("etc/passwd", 2), ("etc/group", 2)] {
+            // The top-most layer with the file has the one the image shows.
+            if let Some(text) = dirs
+                .iter()
+                .find_map(|d| fs::read_to_string(d.join(file)).ok())
+            {
+                for l in text.lines() {
+                    let fields: Vec<&str> = l.split(':').collect();
+                    let ids = [
+                        fields.get(id_field),
+                        fields.get(3).filter(|_| file == "etc/passwd"),
+                    ];
+                    for id in ids
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.parse::<u32>().ok())
+                    {
+                        if id != idmap::OVERFLOW_ID {
+                            max = max.max(id);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(max)
+    }
+
+    /// Idmapped mounts of a container's lower layers (top first), for its overlay.
+    fn idmapped_lowers(
+        &self,
+        container_id: &str,
+        chain: &[String],
+        maps: &IdMappings,
+    ) -> Result<Vec<PathBuf>> {
+        let base = self.container_dir(container_id).join("idmapped");
+        let ns = idmap::UserNs::new(maps).map_err(|err| StorageError::Mount {
+            container: container_id.to_string(),
+            path: base.clone(),
+            err,
+        })?;
+        let mut made: Vec<PathBuf> = Vec::new();
+        let result = (|| {
+            for (i, c) in chain.iter().rev().enumerate() {
+                let target = base.join(i.to_string());
+                fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
+                let _ = mount::unmount(&target);
+                idmap::idmapped_bind(&self.layer_diff_dir(c), &target, &ns).map_err(|err| {
+                    StorageError::Mount {
+                        container: container_id.to_string(),
+                        path: target.clone(),
+                        err: io::Error::new(
+                            err.kind(),
+                            format!("an idmapped mount of a layer (user namespaces need Linux 5.19 or later): {err}"),
+                        ),
+                    }
+                })?;
+                made.push(target);
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for p in &made {
+                let _ = mount::unmount(p);
+            }
+            return Err(e);
+        }
+        Ok(made)
     }
 
     /// Unmount if mounted (idempotent; MNT_DETACH fallback if EBUSY), with the
@@ -596,19 +758,23 @@ impl LayerStore {
         let tar_path = tmp.path.join("layer.tar");
         let file = fs::File::create(&tar_path).map_err(io_err("creating", &tar_path))?;
         let out = io::BufWriter::with_capacity(256 * 1024, file);
+        let maps = self.container_idmap(container_id)?;
+        let maps = maps.as_ref();
         let written = match (self.driver, squash) {
-            (Driver::Overlay, false) => diff::write_tree(&upper, diff::Walk::OverlayUpper, out),
+            (Driver::Overlay, false) => {
+                diff::write_tree(&upper, diff::Walk::OverlayUpper, maps, out)
+            }
             (Driver::Vfs, false) => {
                 let top = chain.last().map(|c| self.layer_diff_dir(c));
-                diff::write_changes(&upper, top.as_deref(), out)
+                diff::write_changes(&upper, top.as_deref(), maps, out)
             }
-            (Driver::Vfs, true) => diff::write_tree(&upper, diff::Walk::Full, out),
+            (Driver::Vfs, true) => diff::write_tree(&upper, diff::Walk::Full, maps, out),
             (Driver::Overlay, true) => {
                 let rootfs = self.container_rootfs(container_id);
                 let was_mounted =
                     mount::is_mounted(&rootfs).map_err(io_err("reading mountinfo for", &rootfs))?;
                 let root = self.mount_container(container_id)?;
-                let r = diff::write_tree(&root, diff::Walk::Full, out);
+                let r = diff::write_tree(&root, diff::Walk::Full, maps, out);
                 if !was_mounted {
                     self.unmount_container(container_id)?;
                 }
@@ -836,7 +1002,8 @@ impl LayerStore {
             }
             Driver::Vfs => {
                 let old = chain.last().map(|c| self.layer_diff_dir(c));
-                changes::tree_changes(&upper, old.as_deref())
+                let maps = self.container_idmap(container_id)?;
+                changes::tree_changes(&upper, old.as_deref(), maps.as_ref())
             }
         }
         .map_err(io_err("comparing the file system of container", &upper))
@@ -853,7 +1020,7 @@ impl LayerStore {
         }
         match self.driver {
             Driver::Overlay => changes::overlay_changes(&dir, &below),
-            Driver::Vfs => changes::tree_changes(&dir, below.first().map(PathBuf::as_path)),
+            Driver::Vfs => changes::tree_changes(&dir, below.first().map(PathBuf::as_path), None),
         }
         .map_err(io_err("comparing layer", &dir))
     }

@@ -498,6 +498,8 @@ pub struct CreateFlags {
     pub no_hosts: bool,
     #[command(flatten)]
     pub resources: ResourceArgs,
+    #[command(flatten)]
+    pub userns: UsernsArgs,
     /// Optional parent cgroup for the container
     #[arg(long)]
     pub cgroup_parent: Option<String>,
@@ -1500,6 +1502,27 @@ pub struct NetworkReloadArgs {
     pub names: Vec<String>,
 }
 
+/// User namespace options, shared by `create`/`run` and `pod create`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct UsernsArgs {
+    /// User namespace to use (auto[:size=N,uidmapping=C:H:N,gidmapping=C:H:N], host,
+    /// container:ID, ns:PATH)
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// UID map for a new user namespace (CONTAINER_UID:HOST_UID:AMOUNT)
+    #[arg(long)]
+    pub uidmap: Vec<String>,
+    /// GID map for a new user namespace (CONTAINER_GID:HOST_GID:AMOUNT)
+    #[arg(long)]
+    pub gidmap: Vec<String>,
+    /// Name of the /etc/subuid entry whose ranges map the container's UIDs
+    #[arg(long)]
+    pub subuidname: Option<String>,
+    /// Name of the /etc/subgid entry whose ranges map the container's GIDs
+    #[arg(long)]
+    pub subgidname: Option<String>,
+}
+
 /// Resource limits, shared by `create`/`run` and `update`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct ResourceArgs {
@@ -1669,9 +1692,8 @@ pub struct PodCreateArgs {
     /// PID namespace of the pod's infra container (host or private)
     #[arg(long)]
     pub pid: Option<String>,
-    /// User namespace of the pod (only the host's: rootless pods come later)
-    #[arg(long)]
-    pub userns: Option<String>,
+    #[command(flatten)]
+    pub userns: UsernsArgs,
     /// Memory limit for the pod (format: <number>[<unit>])
     #[arg(short, long)]
     pub memory: Option<String>,

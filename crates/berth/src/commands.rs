@@ -557,6 +557,11 @@ fn create_options(f: &CreateFlags, args: &[String]) -> Result<CreateOptions> {
         .chain(f.cgroups.iter().map(|v| ("cgroups".to_string(), v.clone())))
         .collect(),
         resources: resource_flags(&f.resources),
+        userns: f.userns.userns.clone(),
+        uid_map: f.userns.uidmap.clone(),
+        gid_map: f.userns.gidmap.clone(),
+        subuidname: f.userns.subuidname.clone(),
+        subgidname: f.userns.subgidname.clone(),
         cgroup_parent: f.cgroup_parent.clone(),
         auto_remove: f.rm,
         volumes: f.volume.clone(),
@@ -2862,10 +2867,12 @@ fn pod_targets(e: &dyn Engine, names: &[String], all: bool) -> Result<Vec<String
 fn pod_cmd(e: &dyn Engine, c: PodCmd) -> Result<i32> {
     match c {
         PodCmd::Create(a) => {
-            if let Some(u) = a.userns.as_deref().filter(|u| !matches!(*u, "" | "host")) {
-                bail!("--userns {u:?} is not supported yet: pods share the host's user namespace");
-            }
             let network = CreateOptions {
+                userns: a.userns.userns.clone(),
+                uid_map: a.userns.uidmap.clone(),
+                gid_map: a.userns.gidmap.clone(),
+                subuidname: a.userns.subuidname.clone(),
+                subgidname: a.userns.subgidname.clone(),
                 networks: a.network.clone(),
                 publish: a.publish.clone(),
                 dns_servers: a.dns.clone(),

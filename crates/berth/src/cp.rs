@@ -230,6 +230,7 @@ fn copy_to_host(
         )),
         overwrite: opts.overwrite,
         confine_depth: None,
+        idmap: None,
     };
     scopy::extract_stream(&dest, &mut tmp, &eo)?;
     Ok(())

@@ -865,3 +865,89 @@ fn a_pods_published_ports_reach_its_containers() {
         host_leftovers(&env, &net)
     );
 }
+
+#[test]
+fn containers_in_user_namespaces_on_a_bridge_network() {
+    // The namespace is made by the runtime inside the container's user namespace and
+    // set up by netavark after (Podman's post-configured network namespace).
+    let env = Env::new();
+    env.busybox();
+    let net = network(&env, &[]);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        &net.name,
+        "--uidmap",
+        "0:500000:65536",
+        "-p",
+        &publish,
+        BUSYBOX,
+        "sh",
+        "-c",
+        &http_server("from a user namespace"),
+    ]);
+    assert!(
+        eventually(10, || http_get(port)
+            .is_some_and(|b| b.contains("from a user namespace"))),
+        "nothing on 127.0.0.1:{port}"
+    );
+    // By name, from another container with a namespace of its own.
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net.name,
+        "--uidmap",
+        "0:600000:65536",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc srv 80",
+    ]);
+    assert!(out.contains("600000"), "{out}");
+    assert!(out.contains("from a user namespace"), "{out}");
+    // A pod with a user namespace: its published port reaches its containers.
+    let port2 = free_port();
+    let publish2 = format!("127.0.0.1:{port2}:80");
+    env.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "upod",
+        "--network",
+        &net.name,
+        "-p",
+        &publish2,
+        "--uidmap",
+        "0:700000:65536",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--pod",
+        "upod",
+        BUSYBOX,
+        "sh",
+        "-c",
+        &http_server("from the user namespace of a pod"),
+    ]);
+    assert!(
+        eventually(10, || http_get(port2)
+            .is_some_and(|b| b.contains("from the user namespace of a pod"))),
+        "nothing on 127.0.0.1:{port2}"
+    );
+    env.ok(&["pod", "rm", "-f", "-t", "0", "upod"]);
+    env.ok(&["rm", "-f", "-t", "0", "srv"]);
+    env.ok(&["network", "rm", &net.name]);
+    assert!(
+        host_leftovers(&env, &net).is_empty(),
+        "{:?}",
+        host_leftovers(&env, &net)
+    );
+    assert_eq!(env.mounts(), Vec::<String>::new());
+}

@@ -303,8 +303,11 @@ fn pod_pid_and_userns() {
     ]);
     assert!(!out.contains("catatonit"), "{out}");
     assert!(env
-        .fails(125, &["pod", "create", "--userns", "auto"])
-        .contains("--userns"));
+        .fails(125, &["pod", "create", "--userns", "keep-id"])
+        .contains("keep-id is only supported in rootless mode"));
+    assert!(env
+        .fails(125, &["pod", "create", "--no-infra", "--userns", "auto"])
+        .contains("without an infra container"));
     env.ok(&["pod", "rm", "-f", "-t", "0", "hp"]);
 }
 

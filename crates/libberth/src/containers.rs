@@ -468,6 +468,7 @@ impl LocalEngine {
                 "invalid cgroup parent {cgroup_parent:?}: a cgroupfs path without '..' is required"
             )));
         }
+        let (userns, id_mappings, _userns_lock) = self.container_userns(o, pod, &img.layers)?;
         let mut env = strings(&ic["Env"]);
         if !env.iter().any(|e| env_key(e) == "PATH") {
             env.insert(0, DEFAULT_PATH.to_string());
@@ -568,6 +569,8 @@ impl LocalEngine {
             pod: pod.map(|p| p.id.clone()).unwrap_or_default(),
             infra: o.infra,
             host_namespaces,
+            userns,
+            id_mappings,
             auto_remove: o.auto_remove,
             create_command: o.create_command.clone(),
             mounts,
@@ -620,7 +623,8 @@ impl LocalEngine {
         let prepared = (|| -> Result<()> {
             std::fs::create_dir_all(self.userdata(&id))
                 .ctx(|| "creating container directory".into())?;
-            self.store.create_container_layer(&id, &img.layers)?;
+            self.store
+                .create_container_layer_mapped(&id, &img.layers, cfg.id_mappings.as_ref())?;
             Ok(())
         })();
         if let Err(e) = prepared {
@@ -839,6 +843,39 @@ impl LocalEngine {
         Ok(binds)
     }
 
+    /// A new container's user namespace: (mode, mappings, the `auto` lock to hold until
+    /// it is recorded). A pod member shares its infra container's.
+    fn container_userns(
+        &self,
+        o: &CreateOptions,
+        pod: Option<&crate::pod::PodRecord>,
+        chain: &[String],
+    ) -> Result<(
+        String,
+        Option<berth_storage::IdMappings>,
+        Option<crate::lock::Lock>,
+    )> {
+        let req = crate::userns::parse_request(o)?;
+        if let Some(p) = pod.filter(|p| !o.infra && !p.config.infra_id.is_empty()) {
+            if req != crate::userns::UsernsRequest::Host {
+                return Err(Error::InvalidArg(
+                    "--userns and --pod cannot be set together: a pod's containers share its user namespace".into(),
+                ));
+            }
+            let infra = self.record(&p.config.infra_id)?;
+            return Ok(match infra.config.id_mappings {
+                Some(m) => (format!("container:{}", infra.id), Some(m), None),
+                None => (String::new(), None, None),
+            });
+        }
+        let lock = match req {
+            crate::userns::UsernsRequest::Auto { .. } => Some(self.userns_lock()?),
+            _ => None,
+        };
+        let (mode, maps) = self.resolve_userns(&req, chain)?;
+        Ok((mode, maps, lock))
+    }
+
     /// The namespaces a pod member joins: those its pod shares (besides the network,
     /// which goes through `container:`), from the running infra container.
     fn pod_namespaces(&self, rec: &ContainerRecord) -> Result<Vec<(String, PathBuf)>> {
@@ -961,6 +998,16 @@ impl LocalEngine {
             });
         }
         binds.extend(self.user_entries(&rec.id, &rootfs, uid, gid)?);
+        if let Some(m) = &c.id_mappings {
+            // The files berth writes for the container belong to its root, as the
+            // image's /etc does.
+            let (ruid, rgid) = m.root();
+            let ud = self.userdata(&rec.id);
+            for b in binds.iter().filter(|b| b.source.starts_with(&ud)) {
+                std::os::unix::fs::lchown(&b.source, Some(ruid), Some(rgid))
+                    .ctx(|| format!("changing the owner of {}", b.source.display()))?;
+            }
+        }
         let user_mounts = self.setup_mounts(rec, &rootfs, uid, gid)?;
         let input = SpecInput {
             rootfs: rootfs.clone(),
@@ -992,6 +1039,7 @@ impl LocalEngine {
             oom_score_adj: c.resources.oom_score_adj.unwrap_or(0),
             join_namespaces: self.pod_namespaces(rec)?,
             host_namespaces: c.host_namespaces.clone(),
+            userns: self.spec_userns(rec)?,
             binds,
             init,
             annotations: vec![("io.container.manager".into(), "berth".into())],
@@ -1169,7 +1217,10 @@ impl LocalEngine {
         start: bool,
         attach: bool,
     ) -> Result<Option<UnixStream>> {
-        let (mut state, infos) = self.prepare_netns(rec)?;
+        if self.makes_userns(rec) {
+            return self.init_bridged_userns(rec, start, attach);
+        }
+        let (mut state, infos) = self.prepare_netns(rec, true)?;
         let netns = PathBuf::from(&state.netns);
         let (created, set_up) = std::thread::scope(|s| {
             let setup = s.spawn(|| self.netavark_setup(rec, &mut state, &infos));
@@ -1196,6 +1247,89 @@ impl LocalEngine {
         }
         self.record_init(rec, start, pid, mon)?;
         Ok(conn)
+    }
+
+    /// A bridge container in a user namespace of its own: the runtime makes the network
+    /// namespace inside it (else the container could not mount its sysfs nor own its
+    /// network), and netavark sets it up once the container exists, before it starts
+    /// (Podman's "post-configure" network namespace).
+    fn init_bridged_userns(
+        &self,
+        rec: &ContainerRecord,
+        start: bool,
+        attach: bool,
+    ) -> Result<Option<UnixStream>> {
+        let (mut state, infos) = self.prepare_netns(rec, false)?;
+        let netns = PathBuf::from(&state.netns);
+        let created = self
+            .prepare_bundle_with(rec, || Ok(berth_oci::spec::NetMode::None))
+            .and_then(|()| self.spawn_monitor(rec, false, attach));
+        let (pid, mon, conn) = match created {
+            Ok(v) => v,
+            Err(e) => return Err(self.undo_init(rec, e, true)),
+        };
+        let started = crate::netns::bind_netns(pid, &netns)
+            .and_then(|()| self.netavark_setup(rec, &mut state, &infos))
+            .and_then(|()| self.write_etc_files(rec))
+            .and_then(|_| {
+                if start {
+                    self.runtime()?.start(&rec.id)?;
+                }
+                Ok(())
+            });
+        if let Err(e) = started {
+            return Err(self.undo_init(rec, e, true));
+        }
+        self.record_init(rec, start, pid, mon)?;
+        Ok(conn)
+    }
+
+    /// Whether the container makes a user namespace (rather than joining one).
+    fn makes_userns(&self, rec: &ContainerRecord) -> bool {
+        let c = &rec.config;
+        c.id_mappings.is_some()
+            && !c.userns.starts_with("container:")
+            && !c.userns.starts_with("ns:")
+    }
+
+    /// The runtime's view of the container's user namespace: made with its mappings, or
+    /// joined (a running container's, or a path).
+    fn spec_userns(&self, rec: &ContainerRecord) -> Result<Option<berth_oci::spec::UserNamespace>> {
+        let c = &rec.config;
+        let Some(m) = &c.id_mappings else {
+            return Ok(None);
+        };
+        let path = if let Some(other) = c.userns.strip_prefix("container:") {
+            let other = self.record(other).map_err(|_| {
+                Error::Other(format!(
+                    "the container {other} whose user namespace container {} joins is gone",
+                    rec.id
+                ))
+            })?;
+            if !matches!(
+                self.live_state(&other).0.as_str(),
+                state::RUNNING | state::PAUSED
+            ) {
+                return Err(Error::InvalidState(
+                    other.id.clone(),
+                    "not running".into(),
+                    "cannot join the user namespace of a container that is not running: container state improper",
+                ));
+            }
+            Some(PathBuf::from(format!("/proc/{}/ns/user", other.pid)))
+        } else {
+            c.userns.strip_prefix("ns:").map(PathBuf::from)
+        };
+        let t = |v: &[berth_storage::IdRange]| -> Vec<(u32, u32, u32)> {
+            v.iter()
+                .map(|r| (r.container_id, r.host_id, r.size))
+                .collect()
+        };
+        Ok(Some(berth_oci::spec::UserNamespace {
+            path,
+            uid_mappings: t(&m.uids),
+            gid_mappings: t(&m.gids),
+        }))
     }
 
     /// Records a container the runtime created (and, with `start`, started).

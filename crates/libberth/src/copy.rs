@@ -253,7 +253,11 @@ impl LocalEngine {
                 ))
             }
         };
-        scopy::write_tar(&r, top, out, &TarOptions::default())
+        let opts = TarOptions {
+            idmap: rec.config.id_mappings.clone(),
+            ..Default::default()
+        };
+        scopy::write_tar(&r, top, out, &opts)
             .ctx(|| format!("copying {path:?} from container {key}"))
     }
 
@@ -308,6 +312,7 @@ impl LocalEngine {
             chown,
             overwrite: opts.overwrite,
             confine_depth: Some(depth),
+            idmap: rec.config.id_mappings.clone(),
         };
         scopy::extract_tar(&dest, &mut spool, &eo)?;
         Ok(())

@@ -60,7 +60,21 @@ impl LocalEngine {
         let was_mounted =
             matches!(self.store.driver(), berth_storage::Driver::Vfs) || is_mounted(&root);
         let root = self.store.mount_container(&id)?;
+        let maps = self.record(&id)?.config.id_mappings;
         let result = (|| -> Result<()> {
+            if let Some(m) = maps {
+                // Owners on disk are the user namespace's host IDs: written as its own.
+                let dir = berth_storage::copy::open_root(&root)
+                    .ctx(|| format!("opening {}", root.display()))?;
+                let r = berth_storage::copy::resolve(&dir, "/", true)
+                    .ctx(|| format!("opening {}", root.display()))?;
+                let opts = berth_storage::copy::TarOptions {
+                    idmap: Some(m),
+                    ..Default::default()
+                };
+                return berth_storage::copy::write_tar(&r, "", out, &opts)
+                    .ctx(|| format!("exporting container {id}"));
+            }
             let mut tar = tar::Builder::new(out);
             tar.follow_symlinks(false);
             tar.mode(tar::HeaderMode::Complete);

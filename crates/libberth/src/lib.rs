@@ -34,6 +34,7 @@ pub mod search;
 pub mod stats;
 pub mod top;
 pub mod types;
+pub mod userns;
 pub mod volumes;
 
 pub use config::Config;

@@ -233,6 +233,27 @@ fn loopback_up() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Binds the network namespace of process `pid` at `path` (an existing file): a
+/// container in a user namespace of its own makes its network namespace itself.
+pub(crate) fn bind_netns(pid: i32, path: &Path) -> Result<()> {
+    nix::mount::mount(
+        Some(Path::new(&format!("/proc/{pid}/ns/net"))),
+        path,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        Error::Io(
+            format!(
+                "binding the network namespace of process {pid} at {}",
+                path.display()
+            ),
+            e.into(),
+        )
+    })
+}
+
 /// Unmounts and removes a namespace file (idempotent).
 fn remove_netns(path: &Path) {
     let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
@@ -505,7 +526,7 @@ impl LocalEngine {
             }
             _ => {}
         }
-        let (mut state, infos) = self.prepare_netns(rec)?;
+        let (mut state, infos) = self.prepare_netns(rec, true)?;
         if let Err(e) = self.netavark_setup(rec, &mut state, &infos) {
             self.teardown_network(&rec.id, c);
             return Err(e);
@@ -514,10 +535,12 @@ impl LocalEngine {
     }
 
     /// A bridge container's namespace and addresses, recorded (the first half of its
-    /// set-up, quick). On error, nothing is left.
+    /// set-up, quick). On error, nothing is left. Without `make`, the namespace's file
+    /// is made empty, for [`bind_netns`] to bind the namespace the runtime makes.
     pub(crate) fn prepare_netns(
         &self,
         rec: &ContainerRecord,
+        make: bool,
     ) -> Result<(NetState, BTreeMap<String, Network>)> {
         let c = &rec.config;
         // A previous run's namespace that a crash left behind.
@@ -537,7 +560,11 @@ impl LocalEngine {
         // Recorded first: whatever happens next, cleanup finds the namespace.
         self.write_net_state(&rec.id, &state)?;
         let result = (|| -> Result<BTreeMap<String, Network>> {
-            create_netns(&netns)?;
+            if make {
+                create_netns(&netns)?;
+            } else {
+                std::fs::File::create(&netns).ctx(|| format!("creating {}", netns.display()))?;
+            }
             let mut infos = BTreeMap::new();
             for a in &mut state.attach {
                 let net = self.network(&a.name)?;

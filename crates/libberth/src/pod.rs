@@ -216,6 +216,20 @@ impl LocalEngine {
                 )));
             }
         }
+        let n = &o.network;
+        let userns_given = n
+            .userns
+            .as_deref()
+            .is_some_and(|u| !matches!(u, "" | "host"))
+            || !n.uid_map.is_empty()
+            || !n.gid_map.is_empty()
+            || n.subuidname.is_some()
+            || n.subgidname.is_some();
+        if !o.infra && userns_given {
+            return Err(Error::InvalidArg(
+                "a pod without an infra container cannot have a user namespace: its containers share the infra container's".into(),
+            ));
+        }
         if !o.infra && !share.is_empty() && o.share.is_some() {
             return Err(Error::InvalidArg(
                 "you must have an infra container to share namespaces".into(),
@@ -518,7 +532,7 @@ impl LocalEngine {
     /// `pod rm`: a pod with running containers only with `force` (they are stopped).
     pub fn pod_remove(&self, key: &str, force: bool, timeout: u32) -> Result<String> {
         let pod = self.pod(key)?;
-        let _l = self.pod_lock(&pod.id)?;
+        let l = self.pod_lock(&pod.id)?;
         let ctrs = self.pod_containers(&pod)?;
         if !force {
             if let Some(c) = ctrs.iter().find(|c| {
@@ -545,6 +559,8 @@ impl LocalEngine {
             Ok(())
         })?;
         self.remove_pod_cgroup(&pod.id);
+        // A container waiting to join finds the pod gone once it has the lock.
+        l.remove_file();
         Ok(pod.id)
     }
 
@@ -762,6 +778,16 @@ impl LocalEngine {
                 dns_search: i.config.dns_search.clone(),
                 dns_options: i.config.dns_options.clone(),
                 add_hosts: i.config.add_hosts.clone(),
+                // A new range for `auto`; the same mappings otherwise.
+                userns: (i.config.userns == "auto").then(|| "auto".to_string()),
+                uid_map: match (&i.config.id_mappings, i.config.userns.as_str()) {
+                    (Some(m), "private") => m.uids.iter().map(|r| r.to_string()).collect(),
+                    _ => Vec::new(),
+                },
+                gid_map: match (&i.config.id_mappings, i.config.userns.as_str()) {
+                    (Some(m), "private") => m.gids.iter().map(|r| r.to_string()).collect(),
+                    _ => Vec::new(),
+                },
                 // Published ports stay with the original (they are its host ports).
                 ..Default::default()
             },

@@ -394,7 +394,8 @@ impl LocalEngine {
                     Value::String(m.options.join(",")),
                 )).collect::<serde_json::Map<String, Value>>(),
                 "UTSMode": if c.host_namespaces.iter().any(|n| n == "uts") { "host" } else { "private" },
-                "UsernsMode": "",
+                // Podman shows "" for `auto`.
+                "UsernsMode": if c.userns == "auto" { "" } else { c.userns.as_str() },
                 "ShmSize": 65536000,
                 "Runtime": "oci",
                 "ConsoleSize": [0, 0],
@@ -414,6 +415,15 @@ impl LocalEngine {
             limits.insert(
                 "PidsLimit".into(),
                 json!(crate::containers::DEFAULT_PIDS_LIMIT),
+            );
+        }
+        if let Some(m) = &c.id_mappings {
+            let strs = |v: &[berth_storage::IdRange]| -> Vec<String> {
+                v.iter().map(ToString::to_string).collect()
+            };
+            limits.insert(
+                "IDMappings".into(),
+                json!({"UidMap": strs(&m.uids), "GidMap": strs(&m.gids)}),
             );
         }
         if let Some(hc) = v["HostConfig"].as_object_mut() {

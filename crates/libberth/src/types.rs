@@ -102,6 +102,12 @@ pub struct ContainerConfig {
     pub infra: bool,
     /// Namespaces shared with the host (`--pid/--ipc/--uts/--cgroupns host`).
     pub host_namespaces: Vec<String>,
+    /// The user namespace: "" (the host's), "auto", "private" (`--uidmap`...),
+    /// "container:ID" (that container's) or "ns:PATH".
+    pub userns: String,
+    /// The user namespace's ID mappings (none: the host's namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_mappings: Option<berth_storage::IdMappings>,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// The OCI runtime chosen at create time.
@@ -217,6 +223,12 @@ pub struct CreateOptions {
     pub infra: bool,
     /// `--pid`, `--ipc`, `--uts`, `--cgroupns`: ("pid", "host"), ... as given.
     pub namespace_modes: Vec<(String, String)>,
+    /// `--userns`, `--uidmap`, `--gidmap`, `--subuidname`, `--subgidname`, as given.
+    pub userns: Option<String>,
+    pub uid_map: Vec<String>,
+    pub gid_map: Vec<String>,
+    pub subuidname: Option<String>,
+    pub subgidname: Option<String>,
     pub auto_remove: bool,
     pub create_command: Vec<String>,
     /// `-v SRC:DST[:OPTS]`, as given.

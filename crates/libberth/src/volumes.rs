@@ -731,6 +731,11 @@ impl LocalEngine {
         uid: u32,
         gid: u32,
     ) -> Result<Vec<Value>> {
+        // In a user namespace, the user's host IDs own what is made for it.
+        let (uid, gid) = match &rec.config.id_mappings {
+            Some(m) => m.to_host(uid, gid),
+            None => (uid, gid),
+        };
         let mut out = Vec::new();
         for (i, m) in rec.config.mounts.iter().enumerate() {
             let source = match m.kind.as_str() {
