@@ -70,6 +70,8 @@ pub struct NetworkSettings {
     pub helper_binaries_dir: Vec<PathBuf>,
     /// `[containers] netns`: the network mode when `--network` is not given.
     pub default_netns: Option<String>,
+    /// `[containers] userns`: the user namespace when `--userns` is not given.
+    pub default_userns: Option<String>,
 }
 
 /// The network settings from containers.conf (later files win, key by key).
@@ -109,12 +111,17 @@ pub fn network_settings_in(files: &[PathBuf]) -> NetworkSettings {
                     .collect();
             }
         }
-        if let Some(v) = doc
-            .get("containers")
-            .and_then(|c| c.get("netns"))
-            .and_then(|v| v.as_str())
-        {
-            s.default_netns = Some(v.to_string());
+        let containers = |k: &str| {
+            doc.get("containers")
+                .and_then(|c| c.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        if let Some(v) = containers("netns") {
+            s.default_netns = Some(v);
+        }
+        if let Some(v) = containers("userns") {
+            s.default_userns = Some(v);
         }
         if let Some(dirs) = doc
             .get("engine")

@@ -55,6 +55,9 @@ pub struct MonitorConfig {
     /// `memory.events` on v2), read when the container exits.
     #[serde(default)]
     pub oom_events: Option<PathBuf>,
+    /// Global runtime flags for its create (crun's `--cgroup-manager=disabled`).
+    #[serde(default)]
+    pub runtime_args: Vec<String>,
 }
 
 /// Messages on the sync pipe, monitor -> the process that spawned it.
@@ -300,7 +303,8 @@ fn run(cfg: &MonitorConfig, sync: &mut File) -> Result<(), String> {
         .arg("--log")
         .arg(cfg.run_dir.join("runtime.log"))
         .arg("--log-format")
-        .arg("json");
+        .arg("json")
+        .args(&cfg.runtime_args);
     if cfg.start {
         cmd.args(["run", "--detach"]);
     } else {

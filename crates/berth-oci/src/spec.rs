@@ -237,6 +237,13 @@ pub fn generate(input: &SpecInput) -> Value {
     for (k, v) in &input.resources {
         linux["resources"][k] = v.clone();
     }
+    // No cgroup (crun's `--cgroup-manager=disabled`): no path, no limits.
+    if input.cgroups_path.is_empty() {
+        if let Some(l) = linux.as_object_mut() {
+            l.remove("cgroupsPath");
+            l.remove("resources");
+        }
+    }
     if let Some(u) = &input.userns {
         let maps = |m: &[(u32, u32, u32)]| -> Value {
             m.iter()

@@ -168,3 +168,69 @@ fn bad_limits_are_refused_and_nothing_is_created() {
         .fails(125, &["update", "-m", "64m", "nosuch"])
         .contains("no container with name or ID \"nosuch\""));
 }
+
+#[test]
+fn cgroups_disabled_needs_crun() {
+    let env = Env::new();
+    env.busybox();
+    // runc always makes a cgroup: refused, as Podman refuses it.
+    let err = env.fails(
+        125,
+        &[
+            "--runtime",
+            "runc",
+            "create",
+            "--cgroups",
+            "disabled",
+            BUSYBOX,
+            "true",
+        ],
+    );
+    assert!(
+        err.contains("requested OCI runtime runc is not compatible with NoCgroups"),
+        "{err}"
+    );
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    let probe = env.run(&["--runtime", "crun", "run", "--rm", BUSYBOX, "true"]);
+    if probe.code != 0 {
+        eprintln!(
+            "skipped the crun part: crun cannot run containers here: {}",
+            probe.stderr.trim()
+        );
+        return;
+    }
+    let crun = |args: &[&str]| {
+        let mut a = vec!["--runtime", "crun"];
+        a.extend_from_slice(args);
+        env.ok(&a)
+    };
+    for (flags, want) in [
+        (&["-m", "64m"][..], "resource limits cannot be set"),
+        (&["--cgroup-parent", "x"][..], "--cgroup-parent"),
+    ] {
+        let mut a = vec!["--runtime", "crun", "create", "--cgroups", "disabled"];
+        a.extend_from_slice(flags);
+        a.extend([BUSYBOX, "true"]);
+        assert!(env.fails(125, &a).contains(want), "{flags:?}");
+    }
+    let id = crun(&[
+        "run",
+        "-d",
+        "--cgroups",
+        "disabled",
+        BUSYBOX,
+        "sleep",
+        "100",
+    ])
+    .trim()
+    .to_string();
+    // No cgroup of its own: it stays in the one it was started from.
+    let cg = crun(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    assert!(!cg.contains(&format!("berth-{id}")), "{cg}");
+    assert_eq!(env.cgroups(std::slice::from_ref(&id)), Vec::<String>::new());
+    assert!(env
+        .fails(125, &["--runtime", "crun", "pause", &id])
+        .contains("has no cgroup"));
+    crun(&["rm", "-f", "-t", "0", &id]);
+    assert_eq!(env.mounts(), Vec::<String>::new());
+}

@@ -378,3 +378,65 @@ fn a_pod_shares_one_user_namespace() {
     assert_eq!(env.mounts(), Vec::<String>::new());
     assert_eq!(env.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn the_default_comes_from_podman_userns_then_containers_conf() {
+    if auto_base().is_none() {
+        eprintln!("skipped: /etc/subuid has no \"containers\" entry");
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let map = |c: &mut std::process::Command| {
+        let out = c
+            .args(["run", "--rm", BUSYBOX, "cat", "/proc/self/uid_map"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        first_map(&String::from_utf8_lossy(&out.stdout))
+    };
+    assert_eq!(
+        map(env.cmd().env("PODMAN_USERNS", "auto:size=1500")).2,
+        1500
+    );
+    let conf = env.dir.join("containers.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("userns = \"auto:size=3000\"\n");
+    std::fs::write(&conf, text).unwrap();
+    assert_eq!(map(&mut env.cmd()).2, 3000);
+    // The environment wins over the file; --userns over both.
+    assert_eq!(
+        map(env.cmd().env("PODMAN_USERNS", "auto:size=1500")).2,
+        1500
+    );
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        BUSYBOX,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(first_map(&out), (0, 0, 4294967295));
+    // A pod's members take the pod's, whatever the default.
+    env.ok(&["pod", "create", "--name", "dp"]);
+    let infra = env.ok(&["pod", "inspect", "dp", "--format", "{{.InfraContainerID}}"]);
+    let maps = env.ok(&[
+        "inspect",
+        infra.trim(),
+        "--format",
+        "{{.HostConfig.IDMappings.UidMap}}",
+    ]);
+    let member = env.ok(&[
+        "run",
+        "--rm",
+        "--pod",
+        "dp",
+        BUSYBOX,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    let (_, host, size) = first_map(&member);
+    assert_eq!(maps, format!("[0:{host}:{size}]\n"));
+}

@@ -16,6 +16,17 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// Where `--init` finds catatonit, as Podman does.
 const INIT_BINARIES: &[&str] = &["/usr/libexec/podman/catatonit", "/usr/bin/catatonit"];
 
+/// Refuses `what` (stats, top, pause, update) for a container made without a cgroup.
+pub(crate) fn require_cgroup(rec: &ContainerRecord, what: &str) -> Result<()> {
+    if rec.config.no_cgroups {
+        return Err(Error::InvalidArg(format!(
+            "container {} has no cgroup (--cgroups=disabled): cannot {what}",
+            rec.name
+        )));
+    }
+    Ok(())
+}
+
 /// Podman's default pids limit (containers.conf `pids_limit`).
 pub const DEFAULT_PIDS_LIMIT: i64 = 2048;
 
@@ -422,22 +433,39 @@ impl LocalEngine {
         let (network, networks, ports, expose) = self.resolve_network(o, &image_exposed, &id)?;
         let resources = crate::resources::Resources::default().with_flags(&o.resources)?;
         let mut host_namespaces = Vec::new();
+        let mut no_cgroups = false;
         for (ns, mode) in &o.namespace_modes {
             if ns == "cgroups" {
                 // berth's monitor is never in the container's cgroup: no-conmon and split
                 // are what it always does. runc cannot run a container without cgroups.
                 match mode.as_str() {
                     "enabled" | "no-conmon" | "split" => {}
-                    "disabled" if self.runtime()?.name == "crun" => {
-                        return Err(Error::InvalidArg(
-                            "--cgroups=disabled is not supported yet".into(),
-                        ))
-                    }
                     "disabled" => {
-                        return Err(Error::InvalidArg(
-                            "--cgroups=disabled needs the crun runtime: runc always makes cgroups"
-                                .into(),
-                        ))
+                        let rt = self.runtime()?;
+                        if rt.name != "crun" {
+                            return Err(Error::InvalidArg(format!(
+                                "requested OCI runtime {} is not compatible with NoCgroups: --cgroups=disabled needs crun",
+                                rt.name
+                            )));
+                        }
+                        if o.cgroup_parent.is_some() {
+                            return Err(Error::InvalidArg(
+                                "--cgroup-parent cannot be used with --cgroups=disabled".into(),
+                            ));
+                        }
+                        if resources != crate::resources::Resources::default() {
+                            return Err(Error::InvalidArg(
+                                "resource limits cannot be set with --cgroups=disabled: they need a cgroup".into(),
+                            ));
+                        }
+                        if o.pod.is_some() {
+                            return Err(Error::InvalidArg(
+                                "--cgroups=disabled cannot be used in a pod: its containers share the pod's cgroup".into(),
+                            ));
+                        }
+                        no_cgroups = true;
+                        // No cgroup of its own: no cgroup namespace either.
+                        host_namespaces.push("cgroup".to_string());
                     }
                     m => {
                         return Err(Error::InvalidArg(format!(
@@ -565,6 +593,7 @@ impl LocalEngine {
             no_hosts: o.no_hosts,
             resources,
             cgroup_parent,
+            no_cgroups,
             oom_killed: false,
             pod: pod.map(|p| p.id.clone()).unwrap_or_default(),
             infra: o.infra,
@@ -855,8 +884,21 @@ impl LocalEngine {
         Option<berth_storage::IdMappings>,
         Option<crate::lock::Lock>,
     )> {
+        let member = pod.filter(|p| !o.infra && !p.config.infra_id.is_empty());
+        // Not given: $PODMAN_USERNS, else containers.conf's (a pod's members take the pod's).
+        let defaulted;
+        let o = match crate::userns::default_mode(o, &self.cfg.network) {
+            Some(mode) if member.is_none() => {
+                defaulted = CreateOptions {
+                    userns: Some(mode),
+                    ..o.clone()
+                };
+                &defaulted
+            }
+            _ => o,
+        };
         let req = crate::userns::parse_request(o)?;
-        if let Some(p) = pod.filter(|p| !o.infra && !p.config.infra_id.is_empty()) {
+        if let Some(p) = member {
             if req != crate::userns::UsernsRequest::Host {
                 return Err(Error::InvalidArg(
                     "--userns and --pod cannot be set together: a pod's containers share its user namespace".into(),
@@ -1027,8 +1069,14 @@ impl LocalEngine {
             privileged: c.privileged,
             rlimits,
             network,
-            cgroups_path: self.cgroups_path(rec),
-            resources: {
+            cgroups_path: if c.no_cgroups {
+                String::new()
+            } else {
+                self.cgroups_path(rec)
+            },
+            resources: if c.no_cgroups {
+                serde_json::Map::new()
+            } else {
                 // Podman's default pids limit (containers.conf pids_limit).
                 let mut r = c.resources.clone();
                 if r.pids_limit.is_none() {
@@ -1072,14 +1120,20 @@ impl LocalEngine {
         let mut exit_command = self.self_args();
         exit_command.extend(["container".into(), "cleanup".into(), id.clone()]);
         let cgroup = self.cgroups_path(rec);
-        let oom_events = Some(match berth_oci::runtime::CgroupMode::detect() {
-            berth_oci::runtime::CgroupMode::V2 => {
-                PathBuf::from(format!("/sys/fs/cgroup{cgroup}/memory.events"))
-            }
-            _ => PathBuf::from(format!("/sys/fs/cgroup/memory{cgroup}/memory.oom_control")),
-        });
+        let oom_events =
+            (!rec.config.no_cgroups).then(|| match berth_oci::runtime::CgroupMode::detect() {
+                berth_oci::runtime::CgroupMode::V2 => {
+                    PathBuf::from(format!("/sys/fs/cgroup{cgroup}/memory.events"))
+                }
+                _ => PathBuf::from(format!("/sys/fs/cgroup/memory{cgroup}/memory.oom_control")),
+            });
         let mc = MonitorConfig {
             oom_events,
+            runtime_args: if rec.config.no_cgroups {
+                vec!["--cgroup-manager=disabled".into()]
+            } else {
+                Vec::new()
+            },
             id: id.clone(),
             bundle: self.userdata(id),
             run_dir: rundir.clone(),
@@ -1707,6 +1761,7 @@ impl LocalEngine {
         let id = self.lookup_container(key)?;
         let _l = self.lock(&id)?;
         let rec = self.record(&id)?;
+        require_cgroup(&rec, if pause { "pause it" } else { "unpause it" })?;
         let rt = self.runtime()?;
         if pause {
             if rec.state != state::RUNNING {

@@ -11,7 +11,7 @@ use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The local pause image (Podman's is `localhost/podman-pause:VERSION`).
 pub const PAUSE_IMAGE: &str = "localhost/berth-pause:latest";
@@ -328,35 +328,7 @@ impl LocalEngine {
         let oci = r.oci();
         match berth_oci::runtime::CgroupMode::detect() {
             berth_oci::runtime::CgroupMode::V2 => {
-                let base = PathBuf::from("/sys/fs/cgroup");
-                let mut dir = base.clone();
-                for part in rel.trim_start_matches('/').split('/') {
-                    let _ = std::fs::write(
-                        dir.join("cgroup.subtree_control"),
-                        "+memory +cpu +pids +cpuset",
-                    );
-                    dir = dir.join(part);
-                    std::fs::create_dir_all(&dir)
-                        .ctx(|| format!("creating cgroup {}", dir.display()))?;
-                }
-                let _ = std::fs::write(
-                    dir.join("cgroup.subtree_control"),
-                    "+memory +cpu +pids +cpuset",
-                );
-                if let Some(m) = oci.get("memory").and_then(|m| m["limit"].as_i64()) {
-                    write_cg(&dir.join("memory.max"), &m.to_string())?;
-                }
-                if let Some(cpu) = oci.get("cpu") {
-                    if let (Some(q), Some(p)) = (cpu["quota"].as_i64(), cpu["period"].as_u64()) {
-                        write_cg(&dir.join("cpu.max"), &format!("{q} {p}"))?;
-                    }
-                    if let Some(c) = cpu["cpus"].as_str() {
-                        write_cg(&dir.join("cpuset.cpus"), c)?;
-                    }
-                }
-                if let Some(p) = oci.get("pids").and_then(|p| p["limit"].as_i64()) {
-                    write_cg(&dir.join("pids.max"), &p.to_string())?;
-                }
+                make_v2_cgroup(Path::new("/sys/fs/cgroup"), &rel, &oci)?;
             }
             _ => {
                 for ctrl in [
@@ -823,6 +795,46 @@ impl LocalEngine {
     }
 }
 
+/// The controllers a pod's v2 cgroup delegates to its containers.
+const V2_CONTROLLERS: &[&str] = &["cpuset", "cpu", "io", "memory", "pids"];
+
+/// Makes the v2 cgroup `rel` under `base` with the limits of `oci` (OCI
+/// `linux.resources`): each level enables, one by one, the controllers its parent has
+/// (one unavailable controller must not keep the others off).
+fn make_v2_cgroup(base: &Path, rel: &str, oci: &serde_json::Map<String, Value>) -> Result<()> {
+    let enable = |dir: &Path| {
+        let have = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+        for c in V2_CONTROLLERS
+            .iter()
+            .filter(|c| have.split_whitespace().any(|h| h == **c))
+        {
+            let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
+        }
+    };
+    let mut dir = base.to_path_buf();
+    for part in rel.trim_start_matches('/').split('/') {
+        enable(&dir);
+        dir = dir.join(part);
+        std::fs::create_dir_all(&dir).ctx(|| format!("creating cgroup {}", dir.display()))?;
+    }
+    enable(&dir);
+    if let Some(m) = oci.get("memory").and_then(|m| m["limit"].as_i64()) {
+        write_cg(&dir.join("memory.max"), &m.to_string())?;
+    }
+    if let Some(cpu) = oci.get("cpu") {
+        if let (Some(q), Some(p)) = (cpu["quota"].as_i64(), cpu["period"].as_u64()) {
+            write_cg(&dir.join("cpu.max"), &format!("{q} {p}"))?;
+        }
+        if let Some(c) = cpu["cpus"].as_str() {
+            write_cg(&dir.join("cpuset.cpus"), c)?;
+        }
+    }
+    if let Some(p) = oci.get("pids").and_then(|p| p["limit"].as_i64()) {
+        write_cg(&dir.join("pids.max"), &p.to_string())?;
+    }
+    Ok(())
+}
+
 fn write_cg(path: &Path, value: &str) -> Result<()> {
     std::fs::write(path, value).ctx(|| format!("setting {} to {value}", path.display()))
 }
@@ -832,5 +844,34 @@ fn pod_errors(id: &str, errors: Vec<String>) -> Result<String> {
         Ok(id.to_string())
     } else {
         Err(Error::Other(errors.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pod's v2 cgroup in a directory laid out like cgroupfs: each level enables the
+    /// controllers its parent has, the limits land in the v2 files.
+    #[test]
+    fn v2_pod_cgroup() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("cgroup.controllers"), "cpu io memory pids\n").unwrap();
+        let r = Resources::default()
+            .with_flags(&ResourceFlags {
+                memory: Some("32m".into()),
+                cpus: Some("0.5".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        make_v2_cgroup(d.path(), "/berth/pod-x", &r.oci()).unwrap();
+        let dir = d.path().join("berth/pod-x");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        assert_eq!(read("memory.max"), "33554432");
+        assert_eq!(read("cpu.max"), "50000 100000");
+        // The root's controllers were enabled one by one (the last one written stays
+        // in this plain file); cpuset, which the root lacks, was not asked for.
+        let root = std::fs::read_to_string(d.path().join("cgroup.subtree_control")).unwrap();
+        assert_eq!(root, "+pids");
     }
 }

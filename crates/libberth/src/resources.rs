@@ -303,6 +303,7 @@ impl crate::local::LocalEngine {
         let id = self.lookup_container(key)?;
         let _l = self.lock(&id)?;
         let rec = self.record(&id)?;
+        crate::containers::require_cgroup(&rec, "update its limits")?;
         let new = rec.config.resources.with_flags(flags)?;
         let live = matches!(
             self.live_state(&rec).0.as_str(),

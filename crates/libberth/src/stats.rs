@@ -135,7 +135,11 @@ fn sample_v1(rel: &str) -> CgroupSample {
 }
 
 fn sample_v2(rel: &str) -> CgroupSample {
-    let dir = format!("/sys/fs/cgroup/{rel}");
+    sample_v2_at(&format!("/sys/fs/cgroup/{rel}"))
+}
+
+/// A v2 cgroup's readings from its directory `dir`.
+fn sample_v2_at(dir: &str) -> CgroupSample {
     let mut s = CgroupSample::default();
     let cpu = read(&format!("{dir}/cpu.stat")).unwrap_or_default();
     s.cpu_total = keyed(&cpu, "usage_usec").unwrap_or(0) * 1000;
@@ -220,7 +224,8 @@ impl LocalEngine {
             ..Default::default()
         };
         let (st, _, _) = self.live_state(&rec);
-        if st != state::RUNNING && st != state::PAUSED {
+        // Without a cgroup (--cgroups=disabled) there is nothing to read: zeros.
+        if (st != state::RUNNING && st != state::PAUSED) || rec.config.no_cgroups {
             return Ok(out);
         }
         let rel = self.cgroups_path(&rec);
@@ -277,6 +282,34 @@ impl LocalEngine {
 
 #[cfg(test)]
 mod tests {
+    /// The v2 files as the kernel writes them (Documentation/admin-guide/cgroup-v2.rst).
+    #[test]
+    fn v2_readings() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |f: &str, t: &str| std::fs::write(d.path().join(f), t).unwrap();
+        w(
+            "cpu.stat",
+            "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\nnr_periods 0\n",
+        );
+        w("memory.current", "10485760\n");
+        w(
+            "memory.stat",
+            "anon 4096\nfile 8192\nactive_file 4096\ninactive_file 2097152\n",
+        );
+        w("pids.current", "3\n");
+        w(
+            "io.stat",
+            "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=2 rios=1 wios=1 dbytes=0 dios=0\n",
+        );
+        let s = super::sample_v2_at(d.path().to_str().unwrap());
+        assert_eq!(s.cpu_total, 2_500_000);
+        assert_eq!(s.cpu_kernel, 500_000);
+        // Memory usage leaves out the inactive file cache, as Podman and Docker do.
+        assert_eq!(s.mem_usage, 10485760 - 2097152);
+        assert_eq!(s.pids, 3);
+        assert_eq!((s.block_read, s.block_write), (4097, 8194));
+    }
+
     #[test]
     fn keyed_files() {
         let t = "cache 10\ntotal_inactive_file 4096\ninactive_file 7\n";

@@ -168,6 +168,7 @@ impl LocalEngine {
     pub fn container_top(&self, key: &str, descriptors: &[String]) -> Result<Vec<String>> {
         let id = self.lookup_container(key)?;
         let rec = self.record(&id)?;
+        crate::containers::require_cgroup(&rec, "list its processes")?;
         let (st, _, _) = self.live_state(&rec);
         if st != state::RUNNING && st != state::PAUSED {
             return Err(Error::Other(

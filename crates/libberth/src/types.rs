@@ -94,6 +94,8 @@ pub struct ContainerConfig {
     pub resources: crate::resources::Resources,
     /// `--cgroup-parent` (empty: berth's own, `/berth`).
     pub cgroup_parent: String,
+    /// `--cgroups=disabled` (crun only): no cgroup is made for the container.
+    pub no_cgroups: bool,
     /// The last run ended because the kernel's OOM killer killed it.
     pub oom_killed: bool,
     /// The pod's ID, if the container is in one.

@@ -99,6 +99,26 @@ fn consecutive(ranges: &[(u64, u64)]) -> Vec<IdRange> {
         .collect()
 }
 
+/// The mode a container gets when no user namespace option is given: `$PODMAN_USERNS`,
+/// else containers.conf's `[containers] userns`.
+pub(crate) fn default_mode(
+    o: &CreateOptions,
+    conf: &berth_image::containers_conf::NetworkSettings,
+) -> Option<String> {
+    let given = o.userns.is_some()
+        || !o.uid_map.is_empty()
+        || !o.gid_map.is_empty()
+        || o.subuidname.is_some()
+        || o.subgidname.is_some();
+    if given {
+        return None;
+    }
+    std::env::var("PODMAN_USERNS")
+        .ok()
+        .or_else(|| conf.default_userns.clone())
+        .filter(|m| !m.is_empty())
+}
+
 /// Parses the user's options (rootful: keep-id and nomap are refused, as by Podman).
 pub(crate) fn parse_request(o: &CreateOptions) -> Result<UsernsRequest> {
     let maps_given = !o.uid_map.is_empty()

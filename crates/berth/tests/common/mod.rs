@@ -107,6 +107,8 @@ impl Env {
         }
         c.env("CONTAINERS_REGISTRIES_CONF", &regs);
         c.env("CONTAINERS_CONF", self.dir.join("containers.conf"));
+        // The caller's default user namespace is not this environment's.
+        c.env_remove("PODMAN_USERNS");
         c.env("REGISTRY_AUTH_FILE", self.dir.join("auth.json"));
         c.env(
             "BERTH_SHORT_NAME_ALIASES",
