@@ -9,7 +9,8 @@
 # Environment: RUNS (minimum hyperfine runs for quick scenarios, default 20), RM_RUNS
 # (runs of the rm-100 scenario, default 5), BIG (containers for the large ps, default
 # 1000), BERTH_BIN (binary to measure; default: cargo build --release, target/release/berth),
-# ONLY (space-separated scenarios to run: run exec ps rm pull net build; default all).
+# ONLY (space-separated scenarios to run: run exec ps rm pull net build userns; default
+# all).
 # --no-record prints the result table without touching docs/PERFORMANCE.md.
 # The engine command prefixes ($berth, $podman, $runc, $pod_ulimits) are meant to split.
 # shellcheck disable=SC2086,SC2016
@@ -236,6 +237,18 @@ hf net --warmup 3 --min-runs "$runs" \
     -n podman-bridge "$podman run --rm --network bridge $pod_ulimits $img true"
 fi
 
+# ---- 9. a user namespace's cost: run --rm --userns=auto and without ---------------------
+# Both engines take ranges of the "containers" subordinate IDs (lib.sh ensure_subids) and
+# show the image's files as the namespace's through idmapped mounts.
+if want userns; then
+ensure_subids
+hf userns --warmup 3 --min-runs "$runs" \
+    -n berth-host "$berth run --rm --network none $img true" \
+    -n berth-auto "$berth run --rm --network none --userns auto $img true" \
+    -n podman-host "$podman run --rm --network none $pod_ulimits $img true" \
+    -n podman-auto "$podman run --rm --network none --userns auto $pod_ulimits $img true"
+fi
+
 # ---- 7. pull of a 5-layer ~150 MB image from a local registry ---------------------------
 if want pull; then
 # Layer 1 is the busybox rootfs; layers 2-5 each hold 36 MB of random bytes (which gzip
@@ -389,6 +402,12 @@ if m:
     bo, po = m["berth-bridge"] - m["berth-none"], m["podman-bridge"] - m["podman-none"]
     row(f"`run --rm --network bridge IMG true` (same run: berth none {ms(m['berth-none'])}, podman none {ms(m['podman-none'])})", ms, m["berth-bridge"], m["podman-bridge"], None, None, "–", None)
     row("bridge network's added cost (bridge − none)", ms, bo, po, None, None, "≤ 0.5x podman's", bo <= 0.5 * po)
+
+m = medians("userns")
+if m:
+    bo, po = m["berth-auto"] - m["berth-host"], m["podman-auto"] - m["podman-host"]
+    row(f"`run --rm --userns auto IMG true` (same run: berth without {ms(m['berth-host'])}, podman without {ms(m['podman-host'])})", ms, m["berth-auto"], m["podman-auto"], None, None, "–", None)
+    row("a user namespace's added cost (auto − host)", ms, bo, po, None, None, "–", None)
 
 print(f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 print()

@@ -498,53 +498,22 @@ impl LayerStore {
         if mounted {
             return Ok(rootfs);
         }
-        let mut lowers = Vec::with_capacity(chain.len().max(1));
-        for c in chain.iter().rev() {
-            if !self.has_layer(c) {
-                return Err(StorageError::LayerNotFound(c.clone()));
-            }
-            self.ensure_link(c)?;
-            lowers.push(format!("l/{}", link_name(c)));
+        if let Some(c) = chain.iter().find(|c| !self.has_layer(c)) {
+            return Err(StorageError::LayerNotFound(c.clone()));
         }
         let cdir = format!("containers/{container_id}");
         let maps = self.container_idmap(container_id)?;
-        let mut idmapped = Vec::new();
-        if let Some(m) = &maps {
-            idmapped = self.idmapped_lowers(container_id, &chain, m)?;
-            lowers = idmapped
-                .iter()
-                .map(|p| {
-                    p.strip_prefix(&self.root)
-                        .unwrap_or(p)
-                        .to_string_lossy()
-                        .into_owned()
-                })
-                .collect();
-        }
-        if lowers.is_empty() {
-            lowers.push(format!("{cdir}/empty"));
-        }
-        let mounted = mount::mount_overlay(
-            &self.root,
-            &lowers,
+        let idmap = maps
+            .as_ref()
+            .map(|m| (m, self.container_dir(container_id).join("idmapped")));
+        self.mount_layers(
+            &chain,
+            &format!("{cdir}/empty"),
             Some((&format!("{cdir}/diff"), &format!("{cdir}/work"))),
             &rootfs,
-        );
-        // The overlay holds its own references to its layers: the idmapped mounts can go.
-        for p in &idmapped {
-            let _ = mount::unmount(p);
-        }
-        mounted.map_err(|f| match f {
-            mount::MountFailure::TooLong => StorageError::TooManyLayers {
-                container: container_id.to_string(),
-                layers: chain.len(),
-            },
-            mount::MountFailure::Sys(err) => StorageError::Mount {
-                container: container_id.to_string(),
-                path: rootfs.clone(),
-                err,
-            },
-        })?;
+            container_id,
+            idmap,
+        )?;
         Ok(rootfs)
     }
 
@@ -607,17 +576,18 @@ impl LayerStore {
         Ok(max)
     }
 
-    /// Idmapped mounts of a container's lower layers (top first), for its overlay.
+    /// Idmapped mounts of a container's lower layers (top first) in `base`, for its
+    /// overlay.
     fn idmapped_lowers(
         &self,
         container_id: &str,
+        base: &Path,
         chain: &[String],
         maps: &IdMappings,
     ) -> Result<Vec<PathBuf>> {
-        let base = self.container_dir(container_id).join("idmapped");
         let ns = idmap::UserNs::new(maps).map_err(|err| StorageError::Mount {
             container: container_id.to_string(),
-            path: base.clone(),
+            path: base.to_path_buf(),
             err,
         })?;
         let mut made: Vec<PathBuf> = Vec::new();
@@ -711,7 +681,16 @@ impl LayerStore {
         }
         let upper_work = rw.then_some((upper.as_str(), work.as_str()));
         let empty = format!("{rel}/empty");
-        self.mount_layers(chain, &empty, upper_work, &target, container_id)?;
+        // In the container's user namespace, its image mounts show as its own files.
+        let maps = self.container_idmap(container_id)?;
+        if let (Some(m), true) = (&maps, rw) {
+            let (uid, gid) = m.root();
+            let upper = dir.join("diff");
+            std::os::unix::fs::chown(&upper, Some(uid), Some(gid))
+                .map_err(io_err("changing the owner of", &upper))?;
+        }
+        let idmap = maps.as_ref().map(|m| (m, dir.join("idmapped")));
+        self.mount_layers(chain, &empty, upper_work, &target, container_id, idmap)?;
         Ok(target)
     }
 
@@ -834,7 +813,7 @@ impl LayerStore {
         let top = chain.last().map(String::as_str).unwrap_or_default();
         let empty = format!("{IMAGE_MOUNTS}/empty");
         let owner = format!("image with top layer {top}");
-        self.mount_layers(chain, &empty, None, target, &owner)
+        self.mount_layers(chain, &empty, None, target, &owner, None)
     }
 
     /// The top layer of `chain` (bottom to top), once every layer is known to be stored.
@@ -857,6 +836,8 @@ impl LayerStore {
     /// or read-only (then a one-layer chain gets the empty directory `empty` as its second
     /// lower, as overlay needs two). Paths are relative to the store's root; `owner` names
     /// what the mount is for in errors.
+    /// With `idmap` (a user namespace's mappings and a directory for the idmapped
+    /// mounts), the layers show as owned by the namespace's IDs.
     fn mount_layers(
         &self,
         chain: &[String],
@@ -864,16 +845,36 @@ impl LayerStore {
         upper_work: Option<(&str, &str)>,
         target: &Path,
         owner: &str,
+        idmap: Option<(&IdMappings, PathBuf)>,
     ) -> Result<()> {
         let mut lowers = Vec::with_capacity(chain.len() + 1);
         for c in chain.iter().rev() {
             self.ensure_link(c)?;
             lowers.push(format!("l/{}", link_name(c)));
         }
-        if upper_work.is_none() && lowers.len() == 1 {
+        let mut idmapped = Vec::new();
+        if let Some((m, base)) = idmap {
+            idmapped = self.idmapped_lowers(owner, &base, chain, m)?;
+            lowers = idmapped
+                .iter()
+                .map(|p| {
+                    p.strip_prefix(&self.root)
+                        .unwrap_or(p)
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+        }
+        // Overlay needs a lower, and two when it has no upper.
+        if lowers.is_empty() || (upper_work.is_none() && lowers.len() == 1) {
             lowers.push(empty.to_string());
         }
-        mount::mount_overlay(&self.root, &lowers, upper_work, target).map_err(|f| match f {
+        let mounted = mount::mount_overlay(&self.root, &lowers, upper_work, target);
+        // The overlay holds its own references to its layers: the idmapped mounts can go.
+        for p in &idmapped {
+            let _ = mount::unmount(p);
+        }
+        mounted.map_err(|f| match f {
             mount::MountFailure::TooLong => StorageError::TooManyLayers {
                 container: owner.to_string(),
                 layers: chain.len(),

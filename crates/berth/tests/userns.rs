@@ -68,6 +68,10 @@ fn auto_gives_each_container_its_own_range() {
     assert_eq!(env.ok(&["exec", "a", "id", "-u"]), "0\n");
     let pid = env.ok(&["inspect", "a", "--format", "{{.State.Pid}}"]);
     assert_eq!(host_uid(&pid), base);
+    // top: the container's user, and the host's.
+    let top = env.ok(&["top", "a", "user", "huser"]);
+    let row: Vec<&str> = top.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row, vec!["root".to_string(), base.to_string()], "{top}");
     // The image's files are root's inside, and root can write everywhere it could.
     let ls = env.ok(&["exec", "a", "ls", "-ln", "/bin/busybox"]);
     assert!(ls.contains(" 0        0 "), "{ls}");

@@ -204,6 +204,15 @@ impl LocalEngine {
         let group = file(&rootfs, "/etc/group");
         let hpasswd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         let hgroup = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        // In a user namespace, the container's IDs of the processes' host IDs.
+        let maps = rec.config.id_mappings.clone();
+        let seen = |id: &str, gid: bool| -> String {
+            match (&maps, id.parse::<u32>()) {
+                (Some(m), Ok(n)) if gid => m.to_container(0, n).1.to_string(),
+                (Some(m), Ok(n)) => m.to_container(n, 0).0.to_string(),
+                _ => id.to_string(),
+            }
+        };
         // Host pid -> pid in the container's namespace (for ppid and pgid).
         let ns_of: BTreeMap<String, String> = procs
             .iter()
@@ -263,14 +272,16 @@ impl LocalEngine {
                     "capinh" => caps(p.field("CapInh").first().unwrap_or(&"0")),
                     "capprm" => caps(p.field("CapPrm").first().unwrap_or(&"0")),
                     "etime" => go_duration(elapsed),
-                    "user" => name_of(&passwd, p.field("Uid").get(1).unwrap_or(&"")),
-                    "ruser" => name_of(&passwd, p.field("Uid").first().unwrap_or(&"")),
-                    "group" => name_of(&group, p.field("Gid").get(1).unwrap_or(&"")),
-                    "rgroup" => name_of(&group, p.field("Gid").first().unwrap_or(&"")),
+                    "user" => name_of(&passwd, &seen(p.field("Uid").get(1).unwrap_or(&""), false)),
+                    "ruser" => {
+                        name_of(&passwd, &seen(p.field("Uid").first().unwrap_or(&""), false))
+                    }
+                    "group" => name_of(&group, &seen(p.field("Gid").get(1).unwrap_or(&""), true)),
+                    "rgroup" => name_of(&group, &seen(p.field("Gid").first().unwrap_or(&""), true)),
                     "groups" => p
                         .field("Groups")
                         .iter()
-                        .map(|g| name_of(&group, g))
+                        .map(|g| name_of(&group, &seen(g, true)))
                         .collect::<Vec<_>>()
                         .join(","),
                     "huser" => name_of(&hpasswd, p.field("Uid").get(1).unwrap_or(&"")),

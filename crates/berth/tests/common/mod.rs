@@ -497,7 +497,11 @@ impl Podman {
             .arg(p.join("run"))
             .arg("--tmpdir")
             .arg(p.join("tmp"))
+            // runc: Podman picks crun whenever it is installed, and crun refuses hybrid
+            // cgroups.
             .args([
+                "--runtime",
+                "runc",
                 "--storage-driver",
                 "vfs",
                 "--cgroup-manager",
