@@ -911,6 +911,21 @@ fn containers_in_user_namespaces_on_a_bridge_network() {
     ]);
     assert!(out.contains("600000"), "{out}");
     assert!(out.contains("from a user namespace"), "{out}");
+    // One that joins the server's user namespace gets a network namespace of its own too.
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net.name,
+        "--userns",
+        "container:srv",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc srv 80",
+    ]);
+    assert!(out.contains("500000"), "{out}");
+    assert!(out.contains("from a user namespace"), "{out}");
     // A pod with a user namespace: its published port reaches its containers.
     let port2 = free_port();
     let publish2 = format!("127.0.0.1:{port2}:80");

@@ -1271,7 +1271,7 @@ impl LocalEngine {
         start: bool,
         attach: bool,
     ) -> Result<Option<UnixStream>> {
-        if self.makes_userns(rec) {
+        if rec.config.id_mappings.is_some() {
             return self.init_bridged_userns(rec, start, attach);
         }
         let (mut state, infos) = self.prepare_netns(rec, true)?;
@@ -1303,9 +1303,10 @@ impl LocalEngine {
         Ok(conn)
     }
 
-    /// A bridge container in a user namespace of its own: the runtime makes the network
-    /// namespace inside it (else the container could not mount its sysfs nor own its
-    /// network), and netavark sets it up once the container exists, before it starts
+    /// A bridge container in a user namespace (made or joined): the runtime makes the
+    /// network namespace inside it (else the container could not mount its sysfs nor
+    /// own its network, nor join a namespace owned by the host's user namespace once in
+    /// its own), and netavark sets it up once the container exists, before it starts
     /// (Podman's "post-configure" network namespace).
     fn init_bridged_userns(
         &self,
@@ -1336,14 +1337,6 @@ impl LocalEngine {
         }
         self.record_init(rec, start, pid, mon)?;
         Ok(conn)
-    }
-
-    /// Whether the container makes a user namespace (rather than joining one).
-    fn makes_userns(&self, rec: &ContainerRecord) -> bool {
-        let c = &rec.config;
-        c.id_mappings.is_some()
-            && !c.userns.starts_with("container:")
-            && !c.userns.starts_with("ns:")
     }
 
     /// The runtime's view of the container's user namespace: made with its mappings, or
