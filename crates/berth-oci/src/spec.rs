@@ -319,13 +319,8 @@ fn default_mounts(input: &SpecInput) -> Vec<Value> {
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=64000k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
-    // Nor mqueue without owning the IPC namespace.
-    if input.userns.is_some() && input.host_namespaces.iter().any(|h| h == "ipc") {
-        m.push(json!({"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue", "options": ["rbind", "nosuid", "noexec", "nodev"]}));
-    } else {
-        m.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}));
-    }
     // sysfs cannot be mounted without owning the network namespace (in a user namespace,
     // one it did not make): bind the host's.
     let foreign_netns = input.userns.is_some() && input.network != NetMode::None;

@@ -208,6 +208,14 @@ fn explicit_maps_joining_and_bad_input() {
             vec!["--subuidname", "no-such-user-here"],
             "no-such-user-here",
         ),
+        (
+            vec!["--uidmap", "0:1000:10", "--pid", "host"],
+            "--pid host cannot be used",
+        ),
+        (
+            vec!["--uidmap", "0:1000:10", "--ipc", "host"],
+            "--ipc host cannot be used",
+        ),
     ] {
         let mut a = vec!["create"];
         a.extend(args);

@@ -497,6 +497,18 @@ impl LocalEngine {
             )));
         }
         let (userns, id_mappings, _userns_lock) = self.container_userns(o, pod, &img.layers)?;
+        if id_mappings.is_some() {
+            // A user namespace cannot mount the host's /proc nor its mqueue.
+            if let Some(ns) = host_namespaces
+                .iter()
+                .find(|n| matches!(n.as_str(), "pid" | "ipc"))
+            {
+                return Err(Error::InvalidArg(format!(
+                    "--{ns} host cannot be used with a user namespace: the host's {} namespace belongs to the host's user namespace",
+                    ns.to_uppercase()
+                )));
+            }
+        }
         let mut env = strings(&ic["Env"]);
         if !env.iter().any(|e| env_key(e) == "PATH") {
             env.insert(0, DEFAULT_PATH.to_string());
