@@ -719,6 +719,24 @@ impl LayerStore {
         self.unmount_container_images(container_id)?;
         mount::unmount(&rootfs).map_err(|err| StorageError::Unmount { path: rootfs, err })?;
         let dir = self.container_dir(container_id);
+        // Idmapped layer mounts a crash left between their making and the overlay's: they
+        // would keep the directory from being removed (and deleting through them would
+        // delete the image's layers).
+        let mut idmapped = vec![dir.join("idmapped")];
+        if let Ok(entries) = fs::read_dir(&dir) {
+            idmapped.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("image-"))
+                    .map(|e| e.path().join("idmapped")),
+            );
+        }
+        for base in idmapped {
+            for e in fs::read_dir(&base).into_iter().flatten().flatten() {
+                let p = e.path();
+                mount::unmount(&p).map_err(|err| StorageError::Unmount { path: p, err })?;
+            }
+        }
         if fs::symlink_metadata(&dir).is_err() {
             return Ok(());
         }

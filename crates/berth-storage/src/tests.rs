@@ -951,3 +951,79 @@ fn layers_without_an_index_say_so() {
 fn berth_storage_chain(parent: &str, diff_id: &str) -> String {
     crate::chain_id(Some(parent), diff_id)
 }
+
+#[test]
+fn mapped_container_layers_show_the_namespace_owners() {
+    let maps = IdMappings {
+        uids: vec![IdRange::parse("0:300000:65536").unwrap()],
+        gids: vec![IdRange::parse("0:400000:65536").unwrap()],
+    };
+    for driver in [Driver::Overlay, Driver::Vfs] {
+        let (_d, store) = new_store(driver);
+        let chain = two_layer_image(&store);
+        store
+            .create_container_layer_mapped("m1", &chain, Some(&maps))
+            .unwrap();
+        assert_eq!(store.container_idmap("m1").unwrap(), Some(maps.clone()));
+        let rootfs = store.mount_container("m1").unwrap();
+        // The image's root-owned files show as the namespace's root.
+        let m = lstat(&rootfs.join("etc/b"));
+        assert_eq!((m.uid(), m.gid()), (300000, 400000), "{driver:?}");
+        let m = lstat(&rootfs);
+        assert_eq!((m.uid(), m.gid()), (300000, 400000), "{driver:?}");
+        // ... and the layers themselves are not changed.
+        let m = lstat(&store.layer_diff_dir(&chain[0]).join("etc/b"));
+        assert_eq!((m.uid(), m.gid()), (0, 0));
+        // A commit writes the container's IDs.
+        fs::write(rootfs.join("etc/new"), b"w").unwrap();
+        std::os::unix::fs::lchown(rootfs.join("etc/new"), Some(301000), Some(401000)).unwrap();
+        let changes = store.container_changes("m1").unwrap();
+        let paths: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
+        assert_eq!(paths, vec!["/etc", "/etc/new"], "{driver:?}");
+        let layer = store.commit_container_layer("m1", false).unwrap();
+        let mut tar = Vec::new();
+        store
+            .layer_tar(&layer.chain_id)
+            .unwrap()
+            .read_to_end(&mut tar)
+            .unwrap();
+        let mut a = tar::Archive::new(&tar[..]);
+        let owners: Vec<(String, u64, u64)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            owners.contains(&("etc/new".into(), 1000, 1000)),
+            "{owners:?}"
+        );
+        store.unmount_container("m1").unwrap();
+        if driver == Driver::Overlay {
+            // A crash between an idmapped layer mount and the overlay's leaves the
+            // former: the container is still removed, and the layer is untouched.
+            let ns = idmap::UserNs::new(&maps).unwrap();
+            let left = store.root().join("containers/m1/idmapped/0");
+            fs::create_dir_all(&left).unwrap();
+            idmap::idmapped_bind(&store.layer_diff_dir(&chain[0]), &left, &ns).unwrap();
+        }
+        store.remove_container_layer("m1").unwrap();
+        assert!(
+            store.layer_diff_dir(&chain[0]).join("etc/b").is_file(),
+            "{driver:?}"
+        );
+        assert!(!store.root().join("containers/m1").exists());
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !info.contains(&store.root().display().to_string()),
+            "{driver:?}"
+        );
+    }
+}
