@@ -651,6 +651,9 @@ pub struct RmArgs {
     /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     pub volumes: bool,
+    /// Remove the containers that depend on it first
+    #[arg(long)]
+    pub depend: bool,
     pub names: Vec<String>,
 }
 

@@ -673,23 +673,48 @@ fn rm(e: &dyn Engine, a: RmArgs) -> Result<i32> {
         e.container_remove(n, a.force, a.time.unwrap_or(10), a.volumes)
             .map(|()| n.clone())
     };
-    if !a.all {
+    if !a.all && !a.depend {
         return report_removals(parallel(&names, remove), a.ignore || a.force);
     }
-    // All: pods' infra containers after the rest (their pods' members go first).
-    let infra: std::collections::HashSet<String> = e
-        .container_list(&PsOptions {
-            all: true,
-            ..Default::default()
-        })?
-        .into_iter()
-        .filter(|p| p.is_infra)
-        .map(|p| p.id)
-        .collect();
-    let (infras, others): (Vec<String>, Vec<String>) =
-        names.into_iter().partition(|n| infra.contains(n));
-    let mut results = parallel(&others, remove);
-    results.extend(parallel(&infras, remove));
+    // All, or with their dependents: in rounds, each removing (in parallel) what nothing
+    // left depends on (a pod's members before its infra container).
+    let deps = e.container_dependencies()?;
+    let mut left: Vec<String> = if a.all {
+        names
+    } else {
+        let mut ids = Vec::new();
+        for n in &names {
+            match e.container_inspect(n) {
+                Ok(v) => ids.push(v["Id"].as_str().unwrap_or(n).to_string()),
+                // Reported by the removal below, as without --depend.
+                Err(_) => ids.push(n.clone()),
+            }
+        }
+        // With every container that depends on them, however indirectly.
+        let mut i = 0;
+        while i < ids.len() {
+            let cur = ids[i].clone();
+            for (d, _) in deps.iter().filter(|(_, on)| *on == cur) {
+                if !ids.contains(d) {
+                    ids.push(d.clone());
+                }
+            }
+            i += 1;
+        }
+        ids
+    };
+    let mut results = Vec::new();
+    while !left.is_empty() {
+        let (now, later): (Vec<String>, Vec<String>) = left.iter().cloned().partition(|c| {
+            !deps
+                .iter()
+                .any(|(d, on)| on == c && d != c && left.contains(d))
+        });
+        // A cycle cannot be made, but never loop: then the rest go at once.
+        let now = if now.is_empty() { later.clone() } else { now };
+        results.extend(parallel(&now, remove));
+        left.retain(|c| !now.contains(c));
+    }
     report_removals(results, a.ignore || a.force)
 }
 

@@ -452,3 +452,76 @@ fn the_default_comes_from_podman_userns_then_containers_conf() {
     let (_, host, size) = first_map(&member);
     assert_eq!(maps, format!("[0:{host}:{size}]\n"));
 }
+
+#[test]
+fn containers_that_join_another_depend_on_it() {
+    let env = Env::new();
+    env.busybox();
+    let id = |n: &str| {
+        env.ok(&["inspect", n, "--format", "{{.Id}}"])
+            .trim()
+            .to_string()
+    };
+    env.ok(&[
+        "create",
+        "--name",
+        "x",
+        "--uidmap",
+        "0:800000:1000",
+        BUSYBOX,
+        "true",
+    ]);
+    env.ok(&[
+        "create",
+        "--name",
+        "y",
+        "--userns",
+        "container:x",
+        BUSYBOX,
+        "true",
+    ]);
+    env.ok(&[
+        "create",
+        "--name",
+        "z",
+        "--network",
+        "container:y",
+        BUSYBOX,
+        "true",
+    ]);
+    let (x, y, z) = (id("x"), id("y"), id("z"));
+    // As Podman: refused, even with -f, naming the dependents.
+    for args in [&["rm", "x"][..], &["rm", "-f", "x"][..]] {
+        let err = env.fails(125, args);
+        assert!(
+            err.contains(&format!(
+                "container {x} has dependent containers which must be removed before it: {y}"
+            )),
+            "{err}"
+        );
+    }
+    // --depend: the dependents first, deepest first.
+    assert_eq!(env.ok(&["rm", "--depend", "x"]), format!("{z}\n{y}\n{x}\n"));
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    // rm -a orders them by itself.
+    env.ok(&[
+        "create",
+        "--name",
+        "x",
+        "--uidmap",
+        "0:800000:1000",
+        BUSYBOX,
+        "true",
+    ]);
+    env.ok(&[
+        "create",
+        "--name",
+        "y",
+        "--userns",
+        "container:x",
+        BUSYBOX,
+        "true",
+    ]);
+    env.ok(&["rm", "-a"]);
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+}

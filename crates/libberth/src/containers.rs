@@ -1709,6 +1709,21 @@ impl LocalEngine {
                     )));
                 }
             }
+        } else {
+            let joined = format!("container:{id}");
+            let deps: Vec<String> = self
+                .db()
+                .containers_naming(&id)?
+                .into_iter()
+                .filter(|c| c.config.network == joined || c.config.userns == joined)
+                .map(|c| c.id)
+                .collect();
+            if !deps.is_empty() {
+                return Err(Error::InvalidArg(format!(
+                    "container {id} has dependent containers which must be removed before it: {}: container already exists",
+                    deps.join(",")
+                )));
+            }
         }
         let live = matches!(
             self.live_state(&rec).0.as_str(),
@@ -1750,6 +1765,34 @@ impl LocalEngine {
         l.remove_file();
         drop(l);
         removed
+    }
+
+    /// (dependent, dependency) pairs of container IDs: a container that joins another's
+    /// network or user namespace (`container:ID`) depends on it, a pod's member on its
+    /// infra container. One read of the containers.
+    pub fn container_dependencies(&self) -> Result<Vec<(String, String)>> {
+        let recs = self.db().containers()?;
+        let infra_of: std::collections::HashMap<&str, &str> = recs
+            .iter()
+            .filter(|r| r.config.infra)
+            .map(|r| (r.config.pod.as_str(), r.id.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        for r in &recs {
+            for mode in [&r.config.network, &r.config.userns] {
+                if let Some(d) = mode.strip_prefix("container:") {
+                    out.push((r.id.clone(), d.to_string()));
+                }
+            }
+            if !r.config.infra {
+                if let Some(i) = infra_of.get(r.config.pod.as_str()) {
+                    out.push((r.id.clone(), i.to_string()));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     /// Removes the container's storage, bundle, run dir and exit file. Idempotent.

@@ -237,6 +237,16 @@ impl Db {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// The containers whose recorded config names `container:ID` (a namespace joined
+    /// from container ID): found by the text, without decoding every config.
+    pub fn containers_naming(&self, id: &str) -> Result<Vec<ContainerRecord>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {CTR_COLS} FROM containers WHERE instr(config, ?1) > 0"
+        ))?;
+        let rows = st.query_map([format!("container:{id}")], container_row)?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     pub fn container(&self, id: &str) -> Result<Option<ContainerRecord>> {
         Ok(self
             .conn

@@ -109,6 +109,8 @@ pub trait Engine: Send + Sync {
     fn container_stop(&self, key: &str, timeout: Option<u32>) -> Result<String>;
     fn container_kill(&self, key: &str, signal: i32) -> Result<String>;
     fn container_remove(&self, key: &str, force: bool, timeout: u32, volumes: bool) -> Result<()>;
+    /// (dependent, dependency) pairs of container IDs (`container:` namespaces, pods).
+    fn container_dependencies(&self) -> Result<Vec<(String, String)>>;
     fn container_update(
         &self,
         key: &str,
@@ -564,6 +566,9 @@ impl Engine for LocalEngine {
     }
     fn container_remove(&self, key: &str, force: bool, timeout: u32, volumes: bool) -> Result<()> {
         self.container_rm(key, force, timeout, volumes)
+    }
+    fn container_dependencies(&self) -> Result<Vec<(String, String)>> {
+        LocalEngine::container_dependencies(self)
     }
     fn container_list(&self, opts: &PsOptions) -> Result<Vec<PsEntry>> {
         self.ps(opts)
