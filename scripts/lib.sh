@@ -12,8 +12,9 @@ BERTH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BERTH_PACKAGES=(
     # build: a C toolchain for build scripts, the system SQLite the state DB links
     gcc libc6-dev pkg-config libsqlite3-dev libseccomp-dev
-    # run: the OCI runtime, the init for --init, id maps for rootless
-    runc catatonit uidmap
+    # run: the OCI runtimes (crun is picked where it works, as Podman does; on hybrid
+    # cgroups it does not), the init for --init, id maps for rootless
+    runc crun catatonit uidmap
     # test images are built from the static busybox by scripts/mkimages.sh
     busybox-static python3 tar gzip
     # networking, registry and image tools (networking and registry issues)

@@ -1089,12 +1089,7 @@ impl LocalEngine {
             resources: if c.no_cgroups {
                 serde_json::Map::new()
             } else {
-                // Podman's default pids limit (containers.conf pids_limit).
-                let mut r = c.resources.clone();
-                if r.pids_limit.is_none() {
-                    r.pids_limit = Some(DEFAULT_PIDS_LIMIT);
-                }
-                r.oci()
+                c.resources.for_runtime()
             },
             oom_score_adj: c.resources.oom_score_adj.unwrap_or(0),
             join_namespaces: self.pod_namespaces(rec)?,
@@ -1265,6 +1260,10 @@ impl LocalEngine {
         if runtime {
             if let Ok(rt) = self.runtime() {
                 let _ = rt.delete(&rec.id, true);
+            }
+            // A runtime that failed half-way may leave the cgroup it made (crun does).
+            if !rec.config.no_cgroups {
+                crate::pod::remove_cgroup_dirs(&self.cgroups_path(rec));
             }
         }
         let _ = self.store.unmount_container(&rec.id);

@@ -6,6 +6,21 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+/// On cgroup v2, the controllers the root cgroup offers (`cgroup.controllers`); None
+/// on v1 and hybrid hosts, where the v1 controllers hold the limits.
+pub(crate) fn v2_controllers() -> Option<Vec<String>> {
+    match berth_oci::runtime::CgroupMode::detect() {
+        berth_oci::runtime::CgroupMode::V2 => Some(
+            std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// The kernel refuses smaller memory limits (and Docker checks the same).
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
@@ -132,7 +147,66 @@ impl Resources {
             r.oom_score_adj = f.oom_score_adj;
         }
         r.check()?;
+        if let Some(avail) = v2_controllers() {
+            if let Some((flag, ctrl)) = r.missing_controller(&avail) {
+                return Err(Error::InvalidArg(format!(
+                    "{flag} cannot be enforced: the {ctrl} controller is not available in this cgroup v2 hierarchy (it has: {})",
+                    if avail.is_empty() { "none".to_string() } else { avail.join(" ") }
+                )));
+            }
+        }
         Ok(r)
+    }
+
+    /// `linux.resources` for the runtime: [`Self::oci`] with Podman's default pids limit
+    /// (containers.conf `pids_limit`) when none is set, unless a v2 hierarchy has no
+    /// pids controller (explicit limits are checked by [`Self::with_flags`]).
+    pub(crate) fn for_runtime(&self) -> Map<String, Value> {
+        let mut r = self.clone();
+        let pids = v2_controllers().is_none_or(|avail| avail.iter().any(|a| a == "pids"));
+        if r.pids_limit.is_none() && pids {
+            r.pids_limit = Some(crate::containers::DEFAULT_PIDS_LIMIT);
+        }
+        r.oci()
+    }
+
+    /// The first limit (its flag and the v2 controller it needs) that a v2 hierarchy
+    /// with only the controllers `avail` cannot hold.
+    pub(crate) fn missing_controller(
+        &self,
+        avail: &[String],
+    ) -> Option<(&'static str, &'static str)> {
+        let has = |c: &str| avail.iter().any(|a| a == c);
+        let needs: [(bool, &str, &str); 6] = [
+            (
+                self.memory.is_some()
+                    || self.memory_reservation.is_some()
+                    || self.memory_swap.is_some()
+                    || self.oom_kill_disable,
+                "--memory",
+                "memory",
+            ),
+            (
+                self.nano_cpus.is_some()
+                    || self.cpu_shares.is_some()
+                    || self.cpu_quota.is_some()
+                    || self.cpu_period.is_some(),
+                "--cpus",
+                "cpu",
+            ),
+            (!self.cpuset_cpus.is_empty(), "--cpuset-cpus", "cpuset"),
+            (!self.cpuset_mems.is_empty(), "--cpuset-mems", "cpuset"),
+            (
+                self.pids_limit.is_some_and(|p| p > 0),
+                "--pids-limit",
+                "pids",
+            ),
+            (self.blkio_weight.is_some(), "--blkio-weight", "io"),
+        ];
+        needs
+            .into_iter()
+            .find(|(set, _, c)| *set && !has(c))
+            .map(|(_, flag, c)| (flag, c))
     }
 
     /// Refuses what the kernel would refuse, with a clear message (Docker's wording).
@@ -310,11 +384,8 @@ impl crate::local::LocalEngine {
             crate::types::state::RUNNING | crate::types::state::PAUSED
         );
         if live {
-            let mut r = new.clone();
-            if r.pids_limit.is_none() {
-                r.pids_limit = Some(crate::containers::DEFAULT_PIDS_LIMIT);
-            }
-            self.runtime()?.update(&id, &Value::Object(r.oci()))?;
+            self.runtime()?
+                .update(&id, &Value::Object(new.for_runtime()))?;
         }
         let mut cfg = rec.config.clone();
         cfg.resources = new;
@@ -326,6 +397,42 @@ impl crate::local::LocalEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_name_the_v2_controller_they_need() {
+        let r = |f: ResourceFlags| Resources {
+            memory: f.memory.map(|_| 64 << 20),
+            pids_limit: f.pids_limit,
+            cpuset_cpus: f.cpuset_cpus.unwrap_or_default(),
+            ..Default::default()
+        };
+        let all: Vec<String> = ["cpuset", "cpu", "io", "memory", "pids"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let none: Vec<String> = vec!["hugetlb".into()];
+        let mem = r(ResourceFlags {
+            memory: Some("64m".into()),
+            ..Default::default()
+        });
+        assert_eq!(mem.missing_controller(&all), None);
+        assert_eq!(mem.missing_controller(&none), Some(("--memory", "memory")));
+        let cpus = r(ResourceFlags {
+            cpuset_cpus: Some("0".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            cpus.missing_controller(&none),
+            Some(("--cpuset-cpus", "cpuset"))
+        );
+        // Unlimited pids need no controller; nothing set needs none.
+        let unlimited = r(ResourceFlags {
+            pids_limit: Some(-1),
+            ..Default::default()
+        });
+        assert_eq!(unlimited.missing_controller(&none), None);
+        assert_eq!(Resources::default().missing_controller(&[]), None);
+    }
 
     #[test]
     fn sizes() {
