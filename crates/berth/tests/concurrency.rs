@@ -199,3 +199,51 @@ fn berth_killed_mid_create_start_or_rm_leaves_a_removable_container() {
     // And the engine still works.
     assert_eq!(env.ok(&["run", "--rm", BUSYBOX, "echo", "ok"]), "ok\n");
 }
+
+#[test]
+fn parallel_auto_user_namespaces_get_distinct_ranges() {
+    let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+    if !subuid.lines().any(|l| l.starts_with("containers:")) {
+        eprintln!("skipped: /etc/subuid has no \"containers\" entry");
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let children: Vec<Child> = (0..8)
+        .map(|_| spawn(&env, &["create", "--userns", "auto", BUSYBOX, "true"]))
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let maps = env.ok(&["ps", "-a", "-q", "--no-trunc"]);
+    let mut starts = Vec::new();
+    for id in maps.lines() {
+        let m = env.ok(&[
+            "inspect",
+            id,
+            "--format",
+            "{{.HostConfig.IDMappings.UidMap}}",
+        ]);
+        // [0:START:1024]
+        let start: u64 = m
+            .trim()
+            .trim_matches(['[', ']'])
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        starts.push(start);
+    }
+    starts.sort();
+    assert_eq!(starts.len(), 8);
+    // One after the other, none shared.
+    for w in starts.windows(2) {
+        assert_eq!(w[1] - w[0], 1024, "{starts:?}");
+    }
+}
