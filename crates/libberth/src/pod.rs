@@ -216,16 +216,7 @@ impl LocalEngine {
                 )));
             }
         }
-        let n = &o.network;
-        let userns_given = n
-            .userns
-            .as_deref()
-            .is_some_and(|u| !matches!(u, "" | "host"))
-            || !n.uid_map.is_empty()
-            || !n.gid_map.is_empty()
-            || n.subuidname.is_some()
-            || n.subgidname.is_some();
-        if !o.infra && userns_given {
+        if !o.infra && crate::userns::asks_for_userns(&o.network) {
             return Err(Error::InvalidArg(
                 "a pod without an infra container cannot have a user namespace: its containers share the infra container's".into(),
             ));

@@ -105,12 +105,7 @@ pub(crate) fn default_mode(
     o: &CreateOptions,
     conf: &berth_image::containers_conf::NetworkSettings,
 ) -> Option<String> {
-    let given = o.userns.is_some()
-        || !o.uid_map.is_empty()
-        || !o.gid_map.is_empty()
-        || o.subuidname.is_some()
-        || o.subgidname.is_some();
-    if given {
+    if o.userns.is_some() || maps_given(o) {
         return None;
     }
     std::env::var("PODMAN_USERNS")
@@ -119,12 +114,25 @@ pub(crate) fn default_mode(
         .filter(|m| !m.is_empty())
 }
 
-/// Parses the user's options (rootful: keep-id and nomap are refused, as by Podman).
-pub(crate) fn parse_request(o: &CreateOptions) -> Result<UsernsRequest> {
-    let maps_given = !o.uid_map.is_empty()
+/// Whether the options ask for a user namespace other than the host's.
+pub(crate) fn asks_for_userns(o: &CreateOptions) -> bool {
+    o.userns
+        .as_deref()
+        .is_some_and(|u| !matches!(u, "" | "host"))
+        || maps_given(o)
+}
+
+/// Whether `--uidmap`, `--gidmap`, `--subuidname` or `--subgidname` is given.
+fn maps_given(o: &CreateOptions) -> bool {
+    !o.uid_map.is_empty()
         || !o.gid_map.is_empty()
         || o.subuidname.is_some()
-        || o.subgidname.is_some();
+        || o.subgidname.is_some()
+}
+
+/// Parses the user's options (rootful: keep-id and nomap are refused, as by Podman).
+pub(crate) fn parse_request(o: &CreateOptions) -> Result<UsernsRequest> {
+    let maps_given = maps_given(o);
     let mode = o.userns.as_deref().unwrap_or("");
     if maps_given && !matches!(mode, "" | "host") && o.userns.is_some() {
         return Err(bad(
