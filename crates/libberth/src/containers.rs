@@ -1712,7 +1712,7 @@ impl LocalEngine {
             let joined = format!("container:{id}");
             let deps: Vec<String> = self
                 .db()
-                .containers_naming(&id)?
+                .containers_with(&joined)?
                 .into_iter()
                 .filter(|c| c.config.network == joined || c.config.userns == joined)
                 .map(|c| c.id)

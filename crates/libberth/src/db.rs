@@ -237,13 +237,13 @@ impl Db {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// The containers whose recorded config names `container:ID` (a namespace joined
-    /// from container ID): found by the text, without decoding every config.
-    pub fn containers_naming(&self, id: &str) -> Result<Vec<ContainerRecord>> {
+    /// The containers whose recorded config (JSON) contains `text`: a pre-filter that
+    /// spares decoding every config; the caller checks the fields it means.
+    pub fn containers_with(&self, text: &str) -> Result<Vec<ContainerRecord>> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {CTR_COLS} FROM containers WHERE instr(config, ?1) > 0"
         ))?;
-        let rows = st.query_map([format!("container:{id}")], container_row)?;
+        let rows = st.query_map([text], container_row)?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 

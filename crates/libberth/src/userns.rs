@@ -360,7 +360,7 @@ impl LocalEngine {
                 let uid_avail = sub_ranges("/etc/subuid", AUTO_USER)?;
                 let gid_avail = sub_ranges("/etc/subgid", AUTO_USER)?;
                 let (mut uid_used, mut gid_used) = (Vec::new(), Vec::new());
-                for c in self.db().containers()? {
+                for c in self.db().containers_with("\"id_mappings\"")? {
                     if let Some(m) = &c.config.id_mappings {
                         uid_used
                             .extend(m.uids.iter().map(|r| (u64::from(r.host_id), r.host_end())));
