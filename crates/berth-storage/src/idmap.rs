@@ -190,6 +190,16 @@ impl UserNs {
     }
 }
 
+/// Whether `e` says idmapped mounts (or overlay on idmapped layers) are not supported:
+/// no `open_tree`/`mount_setattr` (before Linux 5.12), a file system without them, or
+/// overlay refusing idmapped layers (before 5.19).
+pub fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EPERM)
+    )
+}
+
 /// Mounts an idmapped clone of `src` at `target` (an existing directory).
 pub fn idmapped_bind(src: &Path, target: &Path, ns: &UserNs) -> io::Result<()> {
     let c = |p: &Path| {

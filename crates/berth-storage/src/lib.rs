@@ -184,6 +184,9 @@ const LAYER_RECORD: &str = "layer.json";
 const IMAGE_MOUNTS: &str = "image-mounts";
 const CONTAINER_LAYERS: &str = "layers.json";
 const CONTAINER_IDMAP: &str = "idmap.json";
+/// Set (to anything): containers in user namespaces get copies of their layers with
+/// shifted owners, as on kernels without idmapped mounts (for tests).
+pub const NO_IDMAPPED_MOUNTS: &str = "BERTH_NO_IDMAPPED_MOUNTS";
 
 /// The layer and container-layer store of one driver.
 #[derive(Debug, Clone)]
@@ -578,34 +581,25 @@ impl LayerStore {
 
     /// Idmapped mounts of a container's lower layers (top first) in `base`, for its
     /// overlay.
+    /// Idmapped mounts of a container's lower layers (top first) in `base`; the error
+    /// is the system's, for [`idmap::unsupported`] to tell.
     fn idmapped_lowers(
         &self,
-        container_id: &str,
         base: &Path,
         chain: &[String],
         maps: &IdMappings,
-    ) -> Result<Vec<PathBuf>> {
-        let ns = idmap::UserNs::new(maps).map_err(|err| StorageError::Mount {
-            container: container_id.to_string(),
-            path: base.to_path_buf(),
-            err,
-        })?;
+    ) -> io::Result<Vec<PathBuf>> {
+        if std::env::var_os(NO_IDMAPPED_MOUNTS).is_some() {
+            return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
+        let ns = idmap::UserNs::new(maps)?;
         let mut made: Vec<PathBuf> = Vec::new();
         let result = (|| {
             for (i, c) in chain.iter().rev().enumerate() {
                 let target = base.join(i.to_string());
-                fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
+                fs::create_dir_all(&target)?;
                 let _ = mount::unmount(&target);
-                idmap::idmapped_bind(&self.layer_diff_dir(c), &target, &ns).map_err(|err| {
-                    StorageError::Mount {
-                        container: container_id.to_string(),
-                        path: target.clone(),
-                        err: io::Error::new(
-                            err.kind(),
-                            format!("an idmapped mount of a layer (user namespaces need Linux 5.19 or later): {err}"),
-                        ),
-                    }
-                })?;
+                idmap::idmapped_bind(&self.layer_diff_dir(c), &target, &ns)?;
                 made.push(target);
             }
             Ok(())
@@ -617,6 +611,34 @@ impl LayerStore {
             return Err(e);
         }
         Ok(made)
+    }
+
+    /// Where idmapped mounts are not there (before Linux 5.19 for overlay's layers):
+    /// copies of a container's lower layers (top first) in `base` with their owners
+    /// shifted into the namespace, made once and kept with the container (as Podman
+    /// does then).
+    fn mapped_copies(
+        &self,
+        base: &Path,
+        chain: &[String],
+        maps: &IdMappings,
+    ) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::with_capacity(chain.len());
+        for (i, c) in chain.iter().rev().enumerate() {
+            let dst = base.join(i.to_string());
+            if !dst.is_dir() {
+                // Made beside, then renamed into place: a copy that is there is whole.
+                let tmp = base.join(format!("{i}.tmp"));
+                let _ = fs::remove_dir_all(&tmp);
+                fs::create_dir_all(&tmp).map_err(io_err("creating", &tmp))?;
+                let src = self.layer_diff_dir(c);
+                fsutil::copy_tree(&src, &tmp).map_err(io_err("copying image layer", &src))?;
+                idmap::shift_tree(&tmp, maps).map_err(io_err("changing the owners in", &tmp))?;
+                fs::rename(&tmp, &dst).map_err(io_err("storing", &dst))?;
+            }
+            out.push(dst);
+        }
+        Ok(out)
     }
 
     /// Unmount if mounted (idempotent; MNT_DETACH fallback if EBUSY), with the
@@ -870,28 +892,56 @@ impl LayerStore {
             self.ensure_link(c)?;
             lowers.push(format!("l/{}", link_name(c)));
         }
-        let mut idmapped = Vec::new();
-        if let Some((m, base)) = idmap {
-            idmapped = self.idmapped_lowers(owner, &base, chain, m)?;
-            lowers = idmapped
-                .iter()
+        let rel = |dirs: &[PathBuf]| -> Vec<String> {
+            dirs.iter()
                 .map(|p| {
                     p.strip_prefix(&self.root)
                         .unwrap_or(p)
                         .to_string_lossy()
                         .into_owned()
                 })
-                .collect();
-        }
+                .collect()
+        };
         // Overlay needs a lower, and two when it has no upper.
-        if lowers.is_empty() || (upper_work.is_none() && lowers.len() == 1) {
-            lowers.push(empty.to_string());
-        }
-        let mounted = mount::mount_overlay(&self.root, &lowers, upper_work, target);
-        // The overlay holds its own references to its layers: the idmapped mounts can go.
-        for p in &idmapped {
-            let _ = mount::unmount(p);
-        }
+        let with_empty = |mut lowers: Vec<String>| {
+            if lowers.is_empty() || (upper_work.is_none() && lowers.len() == 1) {
+                lowers.push(empty.to_string());
+            }
+            lowers
+        };
+        let mounted = match idmap {
+            None => mount::mount_overlay(&self.root, &with_empty(lowers), upper_work, target),
+            Some((m, base)) => {
+                let tried = self.idmapped_lowers(&base, chain, m).map(|idmapped| {
+                    let r = mount::mount_overlay(
+                        &self.root,
+                        &with_empty(rel(&idmapped)),
+                        upper_work,
+                        target,
+                    );
+                    // The overlay holds its own references to its layers: the idmapped
+                    // mounts can go.
+                    for p in &idmapped {
+                        let _ = mount::unmount(p);
+                    }
+                    r
+                });
+                match tried {
+                    Ok(Err(mount::MountFailure::Sys(e))) | Err(e) if idmap::unsupported(&e) => {
+                        let copies =
+                            self.mapped_copies(&base.with_file_name("mapped"), chain, m)?;
+                        mount::mount_overlay(
+                            &self.root,
+                            &with_empty(rel(&copies)),
+                            upper_work,
+                            target,
+                        )
+                    }
+                    Ok(r) => r,
+                    Err(e) => Err(mount::MountFailure::Sys(e)),
+                }
+            }
+        };
         mounted.map_err(|f| match f {
             mount::MountFailure::TooLong => StorageError::TooManyLayers {
                 container: owner.to_string(),

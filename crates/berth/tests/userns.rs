@@ -229,8 +229,14 @@ fn explicit_maps_joining_and_bad_input() {
 
 #[test]
 fn files_in_and_out_of_a_user_namespace() {
-    for driver in ["overlay", "vfs"] {
-        let env = Env::with_driver(driver);
+    // overlay with idmapped layers; overlay with shifted copies of the layers (kernels
+    // without idmapped mounts); vfs (a shifted copy of the image).
+    for (driver, copies) in [("overlay", false), ("overlay", true), ("vfs", false)] {
+        let mut env = Env::with_driver(driver);
+        if copies {
+            env = env.with_var("BERTH_NO_IDMAPPED_MOUNTS", "1");
+        }
+        let driver = if copies { "overlay, copies" } else { driver };
         env.busybox();
         env.ok(&[
             "run",
@@ -254,6 +260,16 @@ fn files_in_and_out_of_a_user_namespace() {
         let ls = env.ok(&["exec", "f", "ls", "-lnd", "/data"]);
         assert!(ls.contains(" 0        0 "), "{driver}: {ls}");
         env.ok(&["exec", "f", "touch", "/data/x"]);
+        if copies {
+            // The layers' copies, kept with the container (nothing idmapped).
+            let id = env.ok(&["inspect", "f", "--format", "{{.Id}}"]);
+            let c = env.root.join("overlay/containers").join(id.trim());
+            assert!(c.join("mapped/0/bin/busybox").is_file(), "{c:?}");
+            let m = std::fs::symlink_metadata(c.join("mapped/0/bin/busybox")).unwrap();
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!((m.uid(), m.gid()), (400000, 400000));
+            assert!(!c.join("idmapped").exists());
+        }
         // diff: what the container changed, nothing more (its owners are not changes).
         let diff = env.ok(&["diff", "f"]);
         let mut lines: Vec<&str> = diff.lines().collect();

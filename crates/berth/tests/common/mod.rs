@@ -46,6 +46,8 @@ pub struct Env {
     pub root: PathBuf,
     pub runroot: PathBuf,
     pub driver: &'static str,
+    /// Environment variables for every berth command of this environment.
+    pub vars: Vec<(String, String)>,
 }
 
 pub struct Run {
@@ -86,7 +88,14 @@ impl Env {
             runroot: dir.join("run"),
             dir,
             driver,
+            vars: Vec::new(),
         }
+    }
+
+    /// This environment with `key=value` set for every berth command.
+    pub fn with_var(mut self, key: &str, value: &str) -> Env {
+        self.vars.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// A berth command with this environment's global flags.
@@ -109,6 +118,7 @@ impl Env {
         c.env("CONTAINERS_CONF", self.dir.join("containers.conf"));
         // The caller's default user namespace is not this environment's.
         c.env_remove("PODMAN_USERNS");
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
         c.env("REGISTRY_AUTH_FILE", self.dir.join("auth.json"));
         c.env(
             "BERTH_SHORT_NAME_ALIASES",
