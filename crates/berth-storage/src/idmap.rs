@@ -281,25 +281,35 @@ pub(crate) fn max_owner(root: &Path, max: &mut u32) -> io::Result<()> {
 
 /// Gives every entry of `root` the host IDs of its owner under `maps` (vfs copies).
 pub(crate) fn shift_tree(root: &Path, maps: &IdMappings) -> io::Result<()> {
-    fn walk(dir: &Path, maps: &IdMappings) -> io::Result<()> {
+    map_tree(root, &|u, g| maps.to_host(u, g))
+}
+
+/// Gives every entry of `root` the namespace's IDs of its owner under `maps` (what a
+/// copy from a container's root file system into an `idmap` volume needs).
+pub fn unshift_tree(root: &Path, maps: &IdMappings) -> io::Result<()> {
+    map_tree(root, &|u, g| maps.to_container(u, g))
+}
+
+fn map_tree(root: &Path, f: &dyn Fn(u32, u32) -> (u32, u32)) -> io::Result<()> {
+    fn walk(dir: &Path, f: &dyn Fn(u32, u32) -> (u32, u32)) -> io::Result<()> {
         for e in std::fs::read_dir(dir)? {
             let p = e?.path();
             let m = std::fs::symlink_metadata(&p)?;
-            shift_one(&p, &m, maps)?;
+            map_one(&p, &m, f)?;
             if m.is_dir() {
-                walk(&p, maps)?;
+                walk(&p, f)?;
             }
         }
         Ok(())
     }
     let m = std::fs::symlink_metadata(root)?;
-    shift_one(root, &m, maps)?;
-    walk(root, maps)
+    map_one(root, &m, f)?;
+    walk(root, f)
 }
 
-fn shift_one(p: &Path, m: &std::fs::Metadata, maps: &IdMappings) -> io::Result<()> {
+fn map_one(p: &Path, m: &std::fs::Metadata, f: &dyn Fn(u32, u32) -> (u32, u32)) -> io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let (u, g) = maps.to_host(m.uid(), m.gid());
+    let (u, g) = f(m.uid(), m.gid());
     std::os::unix::fs::lchown(p, Some(u), Some(g))?;
     // chown clears set-id bits of files: put them back.
     if !m.file_type().is_symlink() && m.mode() & 0o6000 != 0 {

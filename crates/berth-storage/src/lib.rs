@@ -613,6 +613,43 @@ impl LayerStore {
         Ok(made)
     }
 
+    /// An idmapped view of `src` (a bind mount's or a volume's directory, mount `index`
+    /// of the container) for a container in a user namespace with `maps`: files owned by
+    /// host IDs show as the same IDs inside. The runtime binds it; then
+    /// [`Self::release_idmapped_binds`] drops it (the container's bind holds its own).
+    pub fn idmapped_bind_for(
+        &self,
+        container_id: &str,
+        index: usize,
+        src: &Path,
+        maps: &IdMappings,
+    ) -> Result<PathBuf> {
+        self.check_container_id(container_id)?;
+        let target = self
+            .container_dir(container_id)
+            .join("idmapped")
+            .join(format!("m{index}"));
+        fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
+        let _ = mount::unmount(&target);
+        let made = idmap::UserNs::new(maps).and_then(|ns| idmap::idmapped_bind(src, &target, &ns));
+        made.map_err(|err| StorageError::Mount {
+            container: container_id.to_string(),
+            path: src.to_path_buf(),
+            err: io::Error::new(err.kind(), format!("an idmapped mount (idmap): {err}")),
+        })?;
+        Ok(target)
+    }
+
+    /// Unmounts what [`Self::idmapped_bind_for`] made for the container (idempotent).
+    pub fn release_idmapped_binds(&self, container_id: &str) {
+        let base = self.container_dir(container_id).join("idmapped");
+        for e in fs::read_dir(&base).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with('m') {
+                let _ = mount::unmount(&e.path());
+            }
+        }
+    }
+
     /// Where idmapped mounts are not there (before Linux 5.19 for overlay's layers):
     /// copies of a container's lower layers (top first) in `base` with their owners
     /// shifted into the namespace, made once and kept with the container (as Podman

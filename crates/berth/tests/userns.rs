@@ -541,3 +541,68 @@ fn containers_that_join_another_depend_on_it() {
     env.ok(&["rm", "-a"]);
     assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn idmap_mounts_show_the_hosts_owners_inside() {
+    let env = Env::new();
+    env.busybox();
+    let dir = env.dir.join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("f"), "hi\n").unwrap();
+    std::os::unix::fs::chown(dir.join("f"), Some(1000), Some(1000)).unwrap();
+    let bind = format!("{}:/b:idmap", dir.display());
+    // Without idmap the host's owners are outside the namespace: nobody.
+    let plain = format!("{}:/b", dir.display());
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:900000:5000",
+        "-v",
+        &plain,
+        BUSYBOX,
+        "ls",
+        "-ln",
+        "/b/f",
+    ]);
+    assert!(out.contains(" 65534    65534 "), "{out}");
+    // With idmap: the same IDs inside as on the host, both ways.
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:900000:5000",
+        "-v",
+        &bind,
+        BUSYBOX,
+        "sh",
+        "-c",
+        "ls -ln /b/f; touch /b/new",
+    ]);
+    assert!(out.contains(" 1000     1000 "), "{out}");
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir.join("new")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    // A volume: what is copied in from the image keeps the image's own IDs on disk.
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:900000:5000",
+        "--mount",
+        "type=volume,src=iv,dst=/etc,idmap",
+        BUSYBOX,
+        "ls",
+        "-ln",
+        "/etc/passwd",
+    ]);
+    assert!(out.contains(" 0        0 "), "{out}");
+    let data = env.root.join("volumes/iv/_data/passwd");
+    let m = std::fs::metadata(&data).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    // The views are gone once the runtime bound them; without a namespace it is refused.
+    assert_eq!(env.mounts(), Vec::<String>::new());
+    let err = env.fails(125, &["create", "-v", &bind, BUSYBOX, "true"]);
+    assert!(err.contains("idmap mounts need a user namespace"), "{err}");
+    assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+}

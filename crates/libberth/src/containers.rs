@@ -552,6 +552,15 @@ impl LocalEngine {
             .unwrap_or_default();
         labels.extend(o.labels.clone());
         let mut mounts = crate::mounts::parse(&o.volumes, &o.mounts, &o.tmpfs)?;
+        if id_mappings.is_none()
+            && mounts
+                .iter()
+                .any(|m| m.options.iter().any(|x| x == "idmap"))
+        {
+            return Err(Error::InvalidArg(
+                "idmap mounts need a user namespace (--userns, --uidmap): an idmapped mount maps the files' owners into it".into(),
+            ));
+        }
         let image_volumes: Vec<String> = ic["Volumes"]
             .as_object()
             .map(|m| m.keys().cloned().collect())
@@ -1119,6 +1128,18 @@ impl LocalEngine {
         start: bool,
         attach: bool,
     ) -> Result<(i32, i32, Option<UnixStream>)> {
+        let spawned = self.spawn_monitor_inner(rec, start, attach);
+        // The runtime has bound the `idmap` mounts (or failed): the views can go.
+        self.store.release_idmapped_binds(&rec.id);
+        spawned
+    }
+
+    fn spawn_monitor_inner(
+        &self,
+        rec: &ContainerRecord,
+        start: bool,
+        attach: bool,
+    ) -> Result<(i32, i32, Option<UnixStream>)> {
         let id = &rec.id;
         let runtime = self.runtime()?;
         let rundir = self.rundir(id);
@@ -1257,6 +1278,7 @@ impl LocalEngine {
 
     /// Undoes a failed init: the runtime's container, the mounts, the network. Returns `e`.
     fn undo_init(&self, rec: &ContainerRecord, e: Error, runtime: bool) -> Error {
+        self.store.release_idmapped_binds(&rec.id);
         if runtime {
             if let Ok(rt) = self.runtime() {
                 let _ = rt.delete(&rec.id, true);

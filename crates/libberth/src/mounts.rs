@@ -15,6 +15,7 @@ const VOLUME_OPTIONS: &[&str] = &[
     "U",
     "nocopy",
     "copy",
+    "idmap",
     "bind",
     "rbind",
     "private",
@@ -190,6 +191,11 @@ pub fn parse_mount(spec: &str) -> Result<UserMount> {
             ("bind" | "volume" | "tmpfs", "rw" | "readwrite") => {
                 if !flag_value(key, value)? {
                     options.push("ro".into())
+                }
+            }
+            ("bind" | "volume", "idmap") => {
+                if flag_value(key, value)? {
+                    options.push("idmap".into())
                 }
             }
             ("bind" | "volume" | "tmpfs", "U" | "chown") => {

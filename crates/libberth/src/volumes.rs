@@ -731,15 +731,18 @@ impl LocalEngine {
         uid: u32,
         gid: u32,
     ) -> Result<Vec<Value>> {
-        // In a user namespace, the user's host IDs own what is made for it.
-        let (uid, gid) = match &rec.config.id_mappings {
-            Some(m) => m.to_host(uid, gid),
-            None => (uid, gid),
-        };
+        let maps = rec.config.id_mappings.as_ref();
         let mut out = Vec::new();
         for (i, m) in rec.config.mounts.iter().enumerate() {
+            let idmap = maps.filter(|_| m.options.iter().any(|o| o == "idmap"));
+            // In a user namespace, the user's host IDs own what is made for it; through
+            // an idmapped mount (`idmap`), the container's own IDs do.
+            let (uid, gid) = match maps {
+                Some(mp) if idmap.is_none() => mp.to_host(uid, gid),
+                _ => (uid, gid),
+            };
             let source = match m.kind.as_str() {
-                "volume" => self.setup_volume(m, rootfs, uid, gid)?,
+                "volume" => self.setup_volume(m, rootfs, uid, gid, idmap)?,
                 "image" => {
                     let img = self.lookup_image(&m.image_id)?;
                     let rw = m.options.iter().any(|o| o == "rw");
@@ -755,12 +758,26 @@ impl LocalEngine {
                 }
                 _ => PathBuf::new(),
             };
+            // `idmap`: the runtime binds an idmapped view, made now, dropped once bound.
+            let source = match idmap {
+                Some(maps) => self.store.idmapped_bind_for(&rec.id, i, &source, maps)?,
+                None => source,
+            };
             out.push(crate::mounts::oci_mount(m, &source.to_string_lossy()));
         }
         Ok(out)
     }
 
-    fn setup_volume(&self, m: &UserMount, rootfs: &Path, uid: u32, gid: u32) -> Result<PathBuf> {
+    /// `idmap`: the volume is seen through an idmapped mount in a user namespace with
+    /// these mappings (then what is copied in from the image gets the namespace's IDs).
+    fn setup_volume(
+        &self,
+        m: &UserMount,
+        rootfs: &Path,
+        uid: u32,
+        gid: u32,
+        idmap: Option<&berth_storage::IdMappings>,
+    ) -> Result<PathBuf> {
         let name = &m.source;
         let _l = self.volume_lock(name)?;
         let mut v = self.volume(name)?;
@@ -782,6 +799,10 @@ impl LocalEngine {
                         berth_storage::copy_tree(&src, &path).ctx(|| {
                             format!("copying {} of the image into volume {name}", m.destination)
                         })?;
+                        if let Some(maps) = idmap {
+                            berth_storage::idmap::unshift_tree(&path, maps)
+                                .ctx(|| format!("changing the owners in volume {name}"))?;
+                        }
                         v.needs_chown = false;
                     }
                 }
