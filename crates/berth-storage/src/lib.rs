@@ -17,6 +17,9 @@
 //! containers/<id>/layers.json      the image's chain ids, bottom to top
 //! containers/<id>/idmap.json       the user namespace's ID mappings, if it has one
 //! containers/<id>/idmapped/<n>     overlay: idmapped mounts of the lowers while mounting
+//! containers/<id>/idmapped/m<n>    an idmapped view of mount n (`idmap`) until bound
+//! containers/<id>/mapped/<n>       copies of the lowers with shifted owners (kernels
+//!                                  without idmapped mounts)
 //! image-mounts/<chain hex>         `image mount` of the image whose top layer this is
 //!                                  (overlay: a read-only mount; vfs: unused)
 //! image-mounts/<chain hex>.count   how many `image mount`s are not yet unmounted
@@ -579,8 +582,6 @@ impl LayerStore {
         Ok(max)
     }
 
-    /// Idmapped mounts of a container's lower layers (top first) in `base`, for its
-    /// overlay.
     /// Idmapped mounts of a container's lower layers (top first) in `base`; the error
     /// is the system's, for [`idmap::unsupported`] to tell.
     fn idmapped_lowers(
