@@ -615,7 +615,7 @@ impl LayerStore {
     }
 
     /// An idmapped view of `src` (a bind mount's or a volume's directory, mount `index`
-    /// of the container) for a container in a user namespace with `maps`: files owned by
+    /// of the container) for a container in the user namespace `ns`: files owned by
     /// host IDs show as the same IDs inside. The runtime binds it; then
     /// [`Self::release_idmapped_binds`] drops it (the container's bind holds its own).
     pub fn idmapped_bind_for(
@@ -623,7 +623,7 @@ impl LayerStore {
         container_id: &str,
         index: usize,
         src: &Path,
-        maps: &IdMappings,
+        ns: &idmap::UserNs,
     ) -> Result<PathBuf> {
         self.check_container_id(container_id)?;
         let target = self
@@ -632,8 +632,7 @@ impl LayerStore {
             .join(format!("m{index}"));
         fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
         let _ = mount::unmount(&target);
-        let made = idmap::UserNs::new(maps).and_then(|ns| idmap::idmapped_bind(src, &target, &ns));
-        made.map_err(|err| StorageError::Mount {
+        idmap::idmapped_bind(src, &target, ns).map_err(|err| StorageError::Mount {
             container: container_id.to_string(),
             path: src.to_path_buf(),
             err: io::Error::new(err.kind(), format!("an idmapped mount (idmap): {err}")),

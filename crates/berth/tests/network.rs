@@ -93,6 +93,12 @@ fn firewall_rules() -> String {
 
 /// What a network left on the host: its bridge, firewall rules for its subnet, and the
 /// environment's network namespaces.
+/// Asserts that nothing of `net` is left on the host (see [`host_leftovers`]).
+fn assert_no_leftovers(env: &Env, net: &Net) {
+    let left = host_leftovers(env, net);
+    assert!(left.is_empty(), "{left:?}");
+}
+
 fn host_leftovers(env: &Env, net: &Net) -> Vec<String> {
     let mut out = Vec::new();
     let rules = firewall_rules();
@@ -179,11 +185,7 @@ fn containers_reach_each_other_by_name_and_alias() {
     );
     env.ok(&["rm", "-a", "-f", "-t", "0"]);
     env.ok(&["network", "rm", &net]);
-    assert!(
-        host_leftovers(&env, &net_net).is_empty(),
-        "{:?}",
-        host_leftovers(&env, &net_net)
-    );
+    assert_no_leftovers(&env, &net_net);
 }
 
 #[test]
@@ -267,11 +269,7 @@ fn published_ports_are_reachable_on_loopback() {
     env.ok(&["rm", "-a", "-f", "-t", "0"]);
     assert!(http_get(port).is_none(), "nothing answers after removal");
     env.ok(&["network", "rm", &net]);
-    assert!(
-        host_leftovers(&env, &net_net).is_empty(),
-        "{:?}",
-        host_leftovers(&env, &net_net)
-    );
+    assert_no_leftovers(&env, &net_net);
 }
 
 #[test]
@@ -447,11 +445,7 @@ fn network_modes() {
         env.ok(&["network", "rm", n]);
     }
     for p in [&net_net, &internal_net, &nodns_net] {
-        assert!(
-            host_leftovers(&env, p).is_empty(),
-            "{:?}",
-            host_leftovers(&env, p)
-        );
+        assert_no_leftovers(&env, p);
     }
 }
 
@@ -483,11 +477,7 @@ fn parallel_runs_get_distinct_addresses() {
     assert!(ips.iter().all(|ip| ip.starts_with(&format!("{prefix}."))));
     env.ok(&["rm", "-a", "-f", "-t", "0"]);
     env.ok(&["network", "rm", &net]);
-    assert!(
-        host_leftovers(&env, &net_net).is_empty(),
-        "{:?}",
-        host_leftovers(&env, &net_net)
-    );
+    assert_no_leftovers(&env, &net_net);
 }
 
 #[test]
@@ -582,11 +572,7 @@ fn network_commands_and_bad_input() {
         .fails(125, &["network", "rm", "berth"])
         .contains("cannot be removed"));
     for p in [&net_net, &other_net] {
-        assert!(
-            host_leftovers(&env, p).is_empty(),
-            "{:?}",
-            host_leftovers(&env, p)
-        );
+        assert_no_leftovers(&env, p);
     }
 }
 
@@ -620,11 +606,7 @@ fn the_default_network_and_bridge_mode() {
         "eth0",
     ]);
     assert!(out.contains(&format!("{prefix}.")), "{out}");
-    assert!(
-        host_leftovers(&env, &net_net).is_empty(),
-        "{:?}",
-        host_leftovers(&env, &net_net)
-    );
+    assert_no_leftovers(&env, &net_net);
 }
 
 #[test]
@@ -713,11 +695,7 @@ fn static_addresses_udp_ports_and_recovery_after_a_kill() {
     }
     env.ok(&["rm", "-f", "-t", "0", "s"]);
     env.ok(&["network", "rm", &net.name]);
-    assert!(
-        host_leftovers(&env, &net).is_empty(),
-        "{:?}",
-        host_leftovers(&env, &net)
-    );
+    assert_no_leftovers(&env, &net);
 }
 
 #[test]
@@ -764,11 +742,7 @@ fn macvlan_and_ipv6_networks() {
         ]);
         assert!(out.contains(&format!("{}.", net.prefix)), "{out}");
         env.ok(&["network", "rm", &net.name]);
-        assert!(
-            host_leftovers(&env, &net).is_empty(),
-            "{:?}",
-            host_leftovers(&env, &net)
-        );
+        assert_no_leftovers(&env, &net);
     } else {
         eprintln!("skipped macvlan: cannot make a veth pair here");
     }
@@ -859,11 +833,7 @@ fn a_pods_published_ports_reach_its_containers() {
     assert!(logs.contains("said in the pod"), "{logs}");
     env.ok(&["pod", "rm", "-f", "-t", "0", "web"]);
     env.ok(&["network", "rm", &net.name]);
-    assert!(
-        host_leftovers(&env, &net).is_empty(),
-        "{:?}",
-        host_leftovers(&env, &net)
-    );
+    assert_no_leftovers(&env, &net);
 }
 
 #[test]
@@ -959,10 +929,6 @@ fn containers_in_user_namespaces_on_a_bridge_network() {
     env.ok(&["pod", "rm", "-f", "-t", "0", "upod"]);
     env.ok(&["rm", "-f", "-t", "0", "srv"]);
     env.ok(&["network", "rm", &net.name]);
-    assert!(
-        host_leftovers(&env, &net).is_empty(),
-        "{:?}",
-        host_leftovers(&env, &net)
-    );
+    assert_no_leftovers(&env, &net);
     assert_eq!(env.mounts(), Vec::<String>::new());
 }

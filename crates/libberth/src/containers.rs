@@ -1130,7 +1130,9 @@ impl LocalEngine {
     ) -> Result<(i32, i32, Option<UnixStream>)> {
         let spawned = self.spawn_monitor_inner(rec, start, attach);
         // The runtime has bound the `idmap` mounts (or failed): the views can go.
-        self.store.release_idmapped_binds(&rec.id);
+        if rec.config.id_mappings.is_some() {
+            self.store.release_idmapped_binds(&rec.id);
+        }
         spawned
     }
 
@@ -1278,14 +1280,16 @@ impl LocalEngine {
 
     /// Undoes a failed init: the runtime's container, the mounts, the network. Returns `e`.
     fn undo_init(&self, rec: &ContainerRecord, e: Error, runtime: bool) -> Error {
-        self.store.release_idmapped_binds(&rec.id);
+        if rec.config.id_mappings.is_some() {
+            self.store.release_idmapped_binds(&rec.id);
+        }
         if runtime {
             if let Ok(rt) = self.runtime() {
                 let _ = rt.delete(&rec.id, true);
             }
             // A runtime that failed half-way may leave the cgroup it made (crun does).
             if !rec.config.no_cgroups {
-                crate::pod::remove_cgroup_dirs(&self.cgroups_path(rec));
+                crate::resources::remove_cgroup_dirs(&self.cgroups_path(rec));
             }
         }
         let _ = self.store.unmount_container(&rec.id);

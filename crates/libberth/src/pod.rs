@@ -396,7 +396,7 @@ impl LocalEngine {
 
     /// Removes the pod's (empty) cgroups. Errors are ignored: cleanup.
     fn remove_pod_cgroup(&self, pod_id: &str) {
-        remove_cgroup_dirs(&self.pod_cgroup(pod_id));
+        crate::resources::remove_cgroup_dirs(&self.pod_cgroup(pod_id));
     }
 
     /// Starts the infra container of `pod` when it does not run (before a member starts).
@@ -777,18 +777,6 @@ impl LocalEngine {
             ..Default::default()
         })
     }
-}
-
-/// Removes the (empty) cgroup `rel` (a cgroupfs path) from every hierarchy: the v1
-/// controllers, a hybrid host's v2 one, or the v2 root. Errors are ignored: cleanup.
-pub(crate) fn remove_cgroup_dirs(rel: &str) {
-    let rel = rel.trim_start_matches('/');
-    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in rd.flatten() {
-            let _ = std::fs::remove_dir(e.path().join(rel));
-        }
-    }
-    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(rel));
 }
 
 /// The controllers a pod's v2 cgroup delegates to its containers.

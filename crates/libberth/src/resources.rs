@@ -21,6 +21,18 @@ pub(crate) fn v2_controllers() -> Option<Vec<String>> {
     }
 }
 
+/// Removes the (empty) cgroup `rel` (a cgroupfs path) from every hierarchy: the v1
+/// controllers, a hybrid host's v2 one, or the v2 root. Errors are ignored: cleanup.
+pub(crate) fn remove_cgroup_dirs(rel: &str) {
+    let rel = rel.trim_start_matches('/');
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            let _ = std::fs::remove_dir(e.path().join(rel));
+        }
+    }
+    let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(rel));
+}
+
 /// The kernel refuses smaller memory limits (and Docker checks the same).
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 

@@ -732,6 +732,8 @@ impl LocalEngine {
         gid: u32,
     ) -> Result<Vec<Value>> {
         let maps = rec.config.id_mappings.as_ref();
+        // One namespace with the container's mappings for all its `idmap` mounts.
+        let mut idmap_ns: Option<berth_storage::idmap::UserNs> = None;
         let mut out = Vec::new();
         for (i, m) in rec.config.mounts.iter().enumerate() {
             let idmap = maps.filter(|_| m.options.iter().any(|o| o == "idmap"));
@@ -760,7 +762,20 @@ impl LocalEngine {
             };
             // `idmap`: the runtime binds an idmapped view, made now, dropped once bound.
             let source = match idmap {
-                Some(maps) => self.store.idmapped_bind_for(&rec.id, i, &source, maps)?,
+                Some(maps) => {
+                    let ns = match idmap_ns {
+                        Some(ref ns) => ns,
+                        None => idmap_ns.insert(berth_storage::idmap::UserNs::new(maps).map_err(
+                            |e| {
+                                Error::Io(
+                                    format!("making a user namespace for {}", m.destination),
+                                    e,
+                                )
+                            },
+                        )?),
+                    };
+                    self.store.idmapped_bind_for(&rec.id, i, &source, ns)?
+                }
                 None => source,
             };
             out.push(crate::mounts::oci_mount(m, &source.to_string_lossy()));
